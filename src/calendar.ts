@@ -1,0 +1,53 @@
+// Trading sessions and local wall-clock times. Luxon does the time-zone arithmetic
+// (DST included); this module only knows what a session is: a trading weekday that is
+// not a holiday, from open to close in the calendar's zone (close before open means the
+// session runs past midnight into the next day).
+import { DateTime } from "luxon";
+import type { Calendar, Weekday } from "./config.ts";
+
+const WEEKDAY_BY_LUXON: Record<number, Weekday> = { 1: "mon", 2: "tue", 3: "wed", 4: "thu", 5: "fri", 6: "sat", 7: "sun" };
+
+function parseClock(hhmm: string): { hour: number; minute: number } {
+  const [hour = 0, minute = 0] = hhmm.split(":").map(Number);
+  return { hour, minute };
+}
+
+function isTradingDay(calendar: Calendar, day: DateTime): boolean {
+  const weekday = WEEKDAY_BY_LUXON[day.weekday];
+  return weekday !== undefined && calendar.weekdays.includes(weekday) && !calendar.holidays.includes(day.toISODate() ?? "");
+}
+
+function atClock(day: DateTime, hhmm: string): DateTime {
+  const { hour, minute } = parseClock(hhmm);
+  return day.set({ hour, minute, second: 0, millisecond: 0 });
+}
+
+/**
+ * When the session containing `nowMs` opened (Unix ms), or null outside sessions.
+ * No calendar means always in session, open since the epoch.
+ */
+export function sessionOpenedAt(calendar: Calendar | null, nowMs: number): number | null {
+  if (calendar === null) return 0;
+  const now = DateTime.fromMillis(nowMs, { zone: calendar.timezone });
+  const today = now.startOf("day");
+  const overnight = calendar.close <= calendar.open;
+  // A session that started today, or (overnight sessions) one that started yesterday.
+  for (const start of overnight ? [today, today.minus({ days: 1 })] : [today]) {
+    if (!isTradingDay(calendar, start)) continue;
+    const open = atClock(start, calendar.open);
+    const close = atClock(overnight ? start.plus({ days: 1 }) : start, calendar.close);
+    if (now >= open && now < close) return open.toMillis();
+  }
+  return null;
+}
+
+/** The local calendar date (YYYY-MM-DD) and whether the local time has reached `hhmm`. */
+export function localDay(timezone: string, nowMs: number, hhmm: string): { date: string; reached: boolean } {
+  const now = DateTime.fromMillis(nowMs, { zone: timezone });
+  return { date: now.toISODate() ?? "", reached: now >= atClock(now.startOf("day"), hhmm) };
+}
+
+/** A wall-clock rendering for messages, in the given zone: "2026-11-23 09:31 EST". */
+export function formatLocal(timezone: string, ms: number): string {
+  return DateTime.fromMillis(ms, { zone: timezone }).toFormat("yyyy-LL-dd HH:mm ZZZZ");
+}

@@ -1,0 +1,313 @@
+// The pure judge: a host's last ping record, its previous judgement, its configuration,
+// the operator's acks and mutes, and `now` in; the new judgement and the alert events
+// out. No clock, KV or fetch in here, so every boundary is a table-driven test.
+import { z } from "zod";
+import { localDay, sessionOpenedAt } from "./calendar.ts";
+import type { Config, HostConfig } from "./config.ts";
+import { clockSkewSeconds, heartbeatAgeAtPingSeconds, type PingRecord } from "./records.ts";
+
+export const CONDITIONS = [
+  "dark",
+  "stale",
+  "failing",
+  "heartbeat_unreadable",
+  "circuit_unreadable",
+  "tripped",
+  "skewed",
+] as const;
+export const ConditionKind = z.enum(CONDITIONS);
+export type ConditionKind = z.infer<typeof ConditionKind>;
+
+/** Conditions that grow with time on an old record, so one stale KV read could fake them. */
+const NEEDS_CONFIRMATION: ReadonlySet<ConditionKind> = new Set(["dark", "stale", "skewed"]);
+/** Conditions judged from the mirror's contents: frozen while the host is dark. */
+const FROM_CONTENT: ReadonlySet<ConditionKind> = new Set(["stale", "failing", "heartbeat_unreadable", "circuit_unreadable", "tripped", "skewed"]);
+
+export const ConditionState = z.object({
+  /** Worker ms when the condition was first observed; with the kind, the incident's identity. */
+  openedAt: z.number(),
+  detail: z.string(),
+  /** When the alert went out (or was swallowed by a mute); null while still unconfirmed. */
+  pagedAt: z.number().nullable(),
+  lastSentAt: z.number().nullable(),
+  /** Local date of the last daily reminder (tripped circuits remind daily, not on repeat). */
+  reminderDate: z.string().nullable(),
+  /** For dark: who the host was before the gap, to explain the recovery. */
+  before: z.object({ bootId: z.string(), startedAt: z.number() }).optional(),
+});
+export type ConditionState = z.infer<typeof ConditionState>;
+
+export const HostJudgement = z.object({
+  /** When the judge first knew this host: a host that never pings goes dark counting from here. */
+  firstJudgedAt: z.number(),
+  /**
+   * receivedAt of the newest record that changed this judgement. A KV read older than
+   * this is a stale copy: it may not open, close or re-open anything.
+   */
+  evidenceAt: z.number().nullable(),
+  conditions: z.partialRecord(ConditionKind, ConditionState),
+});
+export type HostJudgement = z.infer<typeof HostJudgement>;
+
+export interface OperatorView {
+  /** Incident ids (see incidentId) the operator acknowledged. */
+  acked: readonly string[];
+  /** Worker ms until which this host's pages are muted. */
+  mutedUntil: number | null;
+}
+
+export type AlertEventType = "alert" | "repeat" | "reminder" | "recovery";
+
+export interface AlertEvent {
+  hostId: string;
+  kind: ConditionKind;
+  type: AlertEventType;
+  /** Host-supplied text stays raw here; the renderer escapes it. */
+  detail: string;
+  incidentId: string;
+  openedAt: number;
+  /** For recoveries: how long the condition lasted. */
+  durationMs?: number;
+}
+
+export interface JudgeInput {
+  host: HostConfig;
+  config: Pick<Config, "timing" | "alerts">;
+  record: PingRecord | null;
+  previous: HostJudgement | undefined;
+  operator: OperatorView;
+  now: number;
+}
+
+export interface JudgeOutput {
+  judgement: HostJudgement;
+  events: AlertEvent[];
+  /** Whether the judgement differs in a way worth a KV write (details that merely tick on do not count). */
+  changed: boolean;
+}
+
+export function incidentId(hostId: string, kind: ConditionKind, openedAt: number): string {
+  return `${hostId}:${kind}:${openedAt.toString(36)}`;
+}
+
+interface Observation {
+  /** Conditions true now, with their detail. */
+  present: Map<ConditionKind, string>;
+  /** Conditions this observation cannot speak to: they keep their previous state. */
+  unknown: Set<ConditionKind>;
+}
+
+function formatSeconds(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/** What the record says right now, before confirmation, acks or mutes. */
+export function observe(input: Omit<JudgeInput, "operator" | "previous"> & { evidenceAt: number | null; firstJudgedAt: number }): Observation {
+  const { host, record, now } = input;
+  const present = new Map<ConditionKind, string>();
+  const unknown = new Set<ConditionKind>();
+  // A record older than one already acted on is a stale KV copy: no news about contents.
+  const fresh = record !== null && (input.evidenceAt === null || record.receivedAt >= input.evidenceAt);
+  const lastSeenAt = Math.max(record?.receivedAt ?? -Infinity, input.evidenceAt ?? -Infinity);
+
+  const silentSince = Number.isFinite(lastSeenAt) ? lastSeenAt : input.firstJudgedAt;
+  const silentSeconds = (now - silentSince) / 1000;
+  if (silentSeconds > host.darkAfterSeconds) {
+    present.set(
+      "dark",
+      Number.isFinite(lastSeenAt)
+        ? `no ping for ${formatSeconds(silentSeconds)} (dark after ${formatSeconds(host.darkAfterSeconds)})`
+        : `never pinged since the monitor started watching ${formatSeconds(silentSeconds)} ago`,
+    );
+    for (const kind of FROM_CONTENT) unknown.add(kind);
+    return { present, unknown };
+  }
+  if (!fresh || record === null) {
+    for (const kind of FROM_CONTENT) unknown.add(kind);
+    return { present, unknown };
+  }
+
+  const { heartbeat, circuit } = record;
+  if (heartbeat.state === "ok") {
+    if (heartbeat.status !== "ok") {
+      present.set("failing", `status "${heartbeat.status}"${heartbeat.extra ? ` ${heartbeat.extra}` : ""}`);
+    }
+    const stale = staleDetail(host, record, now);
+    if (stale !== null) present.set("stale", stale);
+  } else {
+    present.set("heartbeat_unreadable", `heartbeat.json ${heartbeat.state.replace("_", " ")}: ${heartbeat.detail}`);
+    unknown.add("failing");
+    unknown.add("stale");
+  }
+
+  if (circuit.state === "ok") {
+    if (circuit.paused) {
+      const reason = circuit.reason ?? "(no reason given)";
+      const since = circuit.since === undefined ? "" : ` since ${new Date(circuit.since * 1000).toISOString().replace(".000Z", "Z")}`;
+      present.set("tripped", `circuit paused: ${reason}${since}`);
+    }
+  } else if (circuit.state !== "missing") {
+    // A missing circuit.json means green by definition; any other bad state means unknown.
+    present.set("circuit_unreadable", `circuit.json ${circuit.state.replace("_", " ")}: ${circuit.detail}`);
+    unknown.add("tripped");
+  }
+
+  const skew = clockSkewSeconds(record);
+  if (Math.abs(skew) > host.skewSeconds) {
+    present.set("skewed", `host clock ${skew > 0 ? "ahead" : "behind"} by ${Math.abs(skew).toFixed(1)} s (limit ${host.skewSeconds} s)`);
+  }
+  return { present, unknown };
+}
+
+/**
+ * Stale when the heartbeat is older than the age allowed now. In a session, age counts
+ * from the later of the last beat and the session's open, so the overnight gap does not
+ * page at the opening bell.
+ */
+function staleDetail(host: HostConfig, record: PingRecord, now: number): string | null {
+  const ageAtPing = heartbeatAgeAtPingSeconds(record);
+  if (ageAtPing === null) return null;
+  // The heartbeat's moment on the Worker's clock, measured on the host's clock.
+  const beatAt = record.receivedAt - ageAtPing * 1000;
+  const openedAt = sessionOpenedAt(host.calendar, now);
+  const maxAge = openedAt === null ? host.maxAgeOutOfSessionSeconds : host.maxAgeInSessionSeconds;
+  if (maxAge === null) return null;
+  const age = (now - Math.max(beatAt, openedAt ?? -Infinity)) / 1000;
+  if (age <= maxAge) return null;
+  const where = openedAt === null ? "outside sessions" : "in session";
+  return `heartbeat ${formatSeconds((now - beatAt) / 1000)} old (limit ${formatSeconds(maxAge)} ${where})`;
+}
+
+export function judgeHost(input: JudgeInput): JudgeOutput {
+  const { host, record, now, operator } = input;
+  const previous: HostJudgement = input.previous ?? { firstJudgedAt: now, evidenceAt: null, conditions: {} };
+  const observation = observe({ ...input, evidenceAt: previous.evidenceAt, firstJudgedAt: previous.firstJudgedAt });
+  const confirmMs = input.config.timing.confirmSeconds * 1000;
+  const repeatMs = input.config.alerts.repeatMinutes * 60_000;
+  const muted = operator.mutedUntil !== null && operator.mutedUntil > now;
+  const reminderZone = host.calendar?.timezone ?? input.config.alerts.timezone;
+  const today = localDay(reminderZone, now, host.reminderAt);
+
+  const conditions: HostJudgement["conditions"] = {};
+  const events: AlertEvent[] = [];
+  // A new host must be remembered at once, or its never-pinged grace restarts every tick.
+  let changed = input.previous === undefined;
+
+  for (const kind of CONDITIONS) {
+    const before = previous.conditions[kind];
+    const detail = observation.present.get(kind);
+
+    if (observation.unknown.has(kind)) {
+      if (before) conditions[kind] = before;
+      continue;
+    }
+
+    if (detail === undefined) {
+      if (before) {
+        changed = true;
+        // An unconfirmed condition that went away was never an incident: drop it quietly.
+        if (before.pagedAt !== null && !muted) {
+          events.push({
+            hostId: host.id,
+            kind,
+            type: "recovery",
+            detail: recoveryDetail(kind, before, record),
+            incidentId: incidentId(host.id, kind, before.openedAt),
+            openedAt: before.openedAt,
+            durationMs: now - before.openedAt,
+          });
+        }
+      }
+      continue;
+    }
+
+    const state: ConditionState = before
+      ? { ...before, detail }
+      : {
+          openedAt: now,
+          detail,
+          pagedAt: null,
+          lastSentAt: null,
+          reminderDate: today.date,
+          ...(kind === "dark" && record !== null
+            ? { before: { bootId: record.agent.bootId, startedAt: record.agent.startedAt } }
+            : {}),
+        };
+    if (!before) changed = true;
+    const id = incidentId(host.id, kind, state.openedAt);
+    const event = (type: AlertEventType): AlertEvent => ({ hostId: host.id, kind, type, detail, incidentId: id, openedAt: state.openedAt });
+
+    if (state.pagedAt === null) {
+      const confirmed = !NEEDS_CONFIRMATION.has(kind) || now - state.openedAt >= confirmMs;
+      if (confirmed) {
+        changed = true;
+        state.pagedAt = now;
+        state.lastSentAt = now;
+        if (!muted) events.push(event("alert"));
+      }
+    } else if (!muted && !operator.acked.includes(id)) {
+      if (kind === "tripped") {
+        if (today.reached && state.reminderDate !== today.date) {
+          changed = true;
+          state.reminderDate = today.date;
+          state.lastSentAt = now;
+          events.push(event("reminder"));
+        }
+      } else if (repeatMs > 0 && state.lastSentAt !== null && now - state.lastSentAt >= repeatMs) {
+        changed = true;
+        state.lastSentAt = now;
+        events.push(event("repeat"));
+      }
+    }
+    conditions[kind] = state;
+  }
+
+  const freshRecordAt =
+    record !== null && (previous.evidenceAt === null || record.receivedAt > previous.evidenceAt) ? record.receivedAt : null;
+  const judgement: HostJudgement = {
+    firstJudgedAt: previous.firstJudgedAt,
+    evidenceAt: changed && freshRecordAt !== null ? freshRecordAt : previous.evidenceAt,
+    conditions,
+  };
+  return { judgement, events, changed };
+}
+
+function minutes(ms: number): string {
+  return formatSeconds(ms / 1000);
+}
+
+/** What the agent's report says about the gap, for the message that ends it. */
+function recoveryDetail(kind: ConditionKind, before: ConditionState, record: PingRecord | null): string {
+  if (record === null) return "cleared";
+  switch (kind) {
+    case "dark": {
+      const previous = before.before;
+      const outage = record.lastPushOutage;
+      const partition =
+        outage?.until !== undefined && outage.until >= before.openedAt - 24 * 3600_000
+          ? `network partition: pushes failed for ${minutes(outage.until - outage.since)} (${outage.failures} attempts)`
+          : null;
+      if (previous && previous.bootId !== record.agent.bootId) return "pinging again: the host rebooted (new boot id)";
+      if (previous && previous.startedAt !== record.agent.startedAt) {
+        return `pinging again: agent restart${partition ? `; before that, ${partition}` : ""}`;
+      }
+      if (partition) return `pinging again after a ${partition}, boot id unchanged`;
+      return "pinging again (the agent reported no failed pushes: the gap was between it and the Worker)";
+    }
+    case "stale":
+      return "heartbeat fresh again";
+    case "failing":
+      return record.heartbeat.state === "ok" ? `status "${record.heartbeat.status}" again` : "status cleared";
+    case "heartbeat_unreadable":
+      return "heartbeat.json readable again";
+    case "circuit_unreadable":
+      return record.circuit.state === "missing" ? "circuit.json removed (green)" : "circuit.json readable again";
+    case "tripped":
+      return record.circuit.state === "missing" ? "circuit.json removed: trading resumed" : "circuit resumed (paused: false)";
+    case "skewed":
+      return `host clock within limits (${clockSkewSeconds(record).toFixed(1)} s)`;
+  }
+}

@@ -1,0 +1,82 @@
+// The ping record: what the Worker keeps of a host's last accepted ping, with both
+// mirrored files already parsed. Only the ping route writes it; the cron only reads it.
+import { z } from "zod";
+import { MirroredCircuit, MirroredHeartbeat, mirrorCircuit, mirrorHeartbeat } from "./mirror.ts";
+import type { PingBody } from "./protocol.ts";
+
+export const PingRecord = z.object({
+  hostId: z.string(),
+  /** Worker clock, Unix ms, when this ping was accepted. */
+  receivedAt: z.number(),
+  /** Agent clock, Unix ms (the signed timestamp header). */
+  sentAt: z.number(),
+  seq: z.number(),
+  agent: z.object({
+    version: z.string(),
+    startedAt: z.number(),
+    bootId: z.string(),
+    kind: z.enum(["node", "shell"]).optional(),
+  }),
+  lastPushOutage: z
+    .object({ since: z.number(), until: z.number().optional(), failures: z.number(), lastError: z.string().optional() })
+    .nullable(),
+  commandResult: z
+    .object({ id: z.string(), outcome: z.string(), at: z.number(), detail: z.string().optional() })
+    .optional(),
+  heartbeat: MirroredHeartbeat,
+  circuit: MirroredCircuit,
+});
+export type PingRecord = z.infer<typeof PingRecord>;
+
+export function recordFromPing(hostId: string, body: PingBody, sentAt: number, receivedAt: number): PingRecord {
+  return {
+    hostId,
+    receivedAt,
+    sentAt,
+    seq: body.seq,
+    agent: body.agent,
+    lastPushOutage: body.lastPushOutage,
+    ...(body.commandResult === undefined ? {} : { commandResult: body.commandResult }),
+    heartbeat: mirrorHeartbeat(body.files.heartbeat),
+    circuit: mirrorCircuit(body.files.circuit),
+  };
+}
+
+/** Host clock minus Worker clock, in seconds (request latency counts against the host). */
+export function clockSkewSeconds(record: PingRecord): number {
+  return (record.sentAt - record.receivedAt) / 1000;
+}
+
+/**
+ * Heartbeat age in seconds as of the ping, measured on the host's own clock (send time
+ * minus the heartbeat's `at`), so a skewed clock cannot fake or hide staleness.
+ */
+export function heartbeatAgeAtPingSeconds(record: PingRecord): number | null {
+  if (record.heartbeat.state !== "ok") return null;
+  return record.sentAt / 1000 - record.heartbeat.at;
+}
+
+/** Heartbeat age at Worker time `nowMs`: its age at the ping plus the time since. */
+export function heartbeatAgeSeconds(record: PingRecord, nowMs: number): number | null {
+  const atPing = heartbeatAgeAtPingSeconds(record);
+  return atPing === null ? null : atPing + (nowMs - record.receivedAt) / 1000;
+}
+
+/**
+ * Everything in a record whose change the judge must see promptly. A heartbeat `at`
+ * that merely advances is not here: staleness only needs it to within a refresh.
+ */
+export function meaningfulFingerprint(record: PingRecord, skewThresholdSeconds: number): string {
+  const { heartbeat, circuit } = record;
+  return JSON.stringify([
+    heartbeat.state,
+    heartbeat.state === "ok" ? heartbeat.status : heartbeat.detail,
+    circuit.state === "ok" ? [circuit.paused, circuit.reason ?? null, circuit.since ?? null] : [circuit.state, circuit.detail],
+    record.agent.bootId,
+    record.agent.startedAt,
+    record.lastPushOutage?.since ?? null,
+    record.lastPushOutage?.until ?? null,
+    record.commandResult?.id ?? null,
+    Math.abs(clockSkewSeconds(record)) > skewThresholdSeconds,
+  ]);
+}
