@@ -7,6 +7,14 @@ import { defineConfig } from "vitest/config";
 import { TEST_CONFIG } from "./test/worker/test-config.ts";
 
 const secret = () => randomBytes(32).toString("hex");
+const testSecrets = {
+  WITNESS_MASTER_KEY: secret(),
+  TELEGRAM_BOT_TOKEN: `123:${secret()}`,
+  STATUS_TOKEN: secret(),
+  TELEGRAM_WEBHOOK_SECRET: secret(),
+};
+// wrangler checks the required secrets against the process environment as well.
+Object.assign(process.env, testSecrets);
 
 export default defineConfig({
   test: {
@@ -18,10 +26,7 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 WITNESS_CONFIG: TEST_CONFIG,
-                WITNESS_MASTER_KEY: secret(),
-                TELEGRAM_BOT_TOKEN: `123:${secret()}`,
-                STATUS_TOKEN: secret(),
-                TELEGRAM_WEBHOOK_SECRET: secret(),
+                ...testSecrets,
               },
             },
           }),
@@ -29,6 +34,7 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
+          globalSetup: ["test/worker/global-setup.ts"],
         },
       },
       {

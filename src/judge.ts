@@ -33,7 +33,7 @@ export const ConditionState = z.object({
   /** Local date of the last daily reminder (tripped circuits remind daily, not on repeat). */
   reminderDate: z.string().nullable(),
   /** For dark: who the host was before the gap, to explain the recovery. */
-  before: z.object({ bootId: z.string(), startedAt: z.number() }).optional(),
+  before: z.object({ bootId: z.string(), startedAt: z.number(), lastSeenAt: z.number() }).optional(),
 });
 export type ConditionState = z.infer<typeof ConditionState>;
 
@@ -217,7 +217,8 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
             detail: recoveryDetail(kind, before, record),
             incidentId: incidentId(host.id, kind, before.openedAt),
             openedAt: before.openedAt,
-            durationMs: now - before.openedAt,
+            // A dark host was gone since its last ping, not since the judge noticed.
+            durationMs: now - (before.before?.lastSeenAt ?? before.openedAt),
           });
         }
       }
@@ -233,7 +234,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
           lastSentAt: null,
           reminderDate: today.date,
           ...(kind === "dark" && record !== null
-            ? { before: { bootId: record.agent.bootId, startedAt: record.agent.startedAt } }
+            ? { before: { bootId: record.agent.bootId, startedAt: record.agent.startedAt, lastSeenAt: record.receivedAt } }
             : {}),
         };
     if (!before) changed = true;

@@ -1,0 +1,95 @@
+// Builds what the phone shows: pure functions from alert events to Telegram HTML.
+// Every host-supplied string is escaped here, and no message exceeds Telegram's limit.
+import type { AlertEvent, AlertEventType, ConditionKind } from "./judge.ts";
+
+/** Telegram's limit is 4096 characters of text; keep a margin for entities. */
+export const MAX_MESSAGE_CHARS = 4000;
+
+const LABEL: Record<ConditionKind, string> = {
+  dark: "DARK",
+  stale: "STALE",
+  failing: "FAILING",
+  heartbeat_unreadable: "HEARTBEAT UNREADABLE",
+  circuit_unreadable: "CIRCUIT UNREADABLE",
+  tripped: "CIRCUIT TRIPPED",
+  skewed: "CLOCK SKEW",
+};
+
+const ICON: Record<AlertEventType, string> = { alert: "🔴", repeat: "🔁", reminder: "⏸️", recovery: "✅" };
+
+export function escapeHtml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+function duration(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 1) return "under a minute";
+  if (minutes < 120) return `${minutes} min`;
+  return `${(minutes / 60).toFixed(1)} h`;
+}
+
+export function eventLine(event: AlertEvent): string {
+  const host = `<b>${escapeHtml(event.hostId)}</b>`;
+  const label = LABEL[event.kind];
+  const detail = escapeHtml(event.detail);
+  switch (event.type) {
+    case "alert":
+      return `${ICON.alert} ${host} ${label}: ${detail}`;
+    case "repeat":
+      return `${ICON.repeat} ${host} still ${label} (unacknowledged): ${detail}`;
+    case "reminder":
+      return `${ICON.reminder} ${host} still ${label}: ${detail}`;
+    case "recovery":
+      return `${ICON.recovery} ${host} ${label} over after ${duration(event.durationMs ?? 0)}: ${detail}`;
+  }
+}
+
+/** One tick's changes as one message (more only if they would not fit in one). */
+export function renderTick(events: readonly AlertEvent[]): string[] {
+  if (events.length === 0) return [];
+  const alerts = events.filter((event) => event.type !== "recovery").length;
+  const heading =
+    alerts === 0
+      ? "<b>witness</b>: recovered"
+      : `<b>witness</b>: ${alerts} ${alerts === 1 ? "problem" : "problems"}`;
+  return splitLines(heading, events.map(eventLine));
+}
+
+/** Joins lines under a heading into messages of at most MAX_MESSAGE_CHARS, splitting between lines. */
+export function splitLines(heading: string, lines: readonly string[]): string[] {
+  const messages: string[] = [];
+  let current = heading;
+  for (const rawLine of lines) {
+    const line = rawLine.length > MAX_MESSAGE_CHARS - heading.length - 20 ? truncateHtmlLine(rawLine, MAX_MESSAGE_CHARS - heading.length - 20) : rawLine;
+    if (current.length + 1 + line.length > MAX_MESSAGE_CHARS) {
+      messages.push(current);
+      current = `${heading} (continued)`;
+    }
+    current += `\n${line}`;
+  }
+  messages.push(current);
+  return messages;
+}
+
+/** Cuts an over-long line without leaving a broken entity or an unclosed tag behind. */
+function truncateHtmlLine(line: string, max: number): string {
+  let cut = line.slice(0, max);
+  const amp = cut.lastIndexOf("&");
+  if (amp > cut.lastIndexOf(";")) cut = cut.slice(0, amp);
+  const open = cut.lastIndexOf("<");
+  if (open > cut.lastIndexOf(">")) cut = cut.slice(0, open);
+  const unclosedBold = (cut.match(/<b>/g) ?? []).length > (cut.match(/<\/b>/g) ?? []).length;
+  return `${cut}…${unclosedBold ? "</b>" : ""}`;
+}
+
+export function renderConfigError(message: string): string {
+  return `⚠️ <b>witness is misconfigured</b> and is not watching any host.\n${escapeHtml(message)}\nFix wrangler.toml ([vars.WITNESS_CONFIG]), run <code>npm run check-config</code>, then redeploy.`;
+}
+
+export function renderDegraded(error: string, since: number): string {
+  return `⚠️ <b>witness is degraded</b>: Workers KV is failing (${escapeHtml(error)}) since ${new Date(since).toISOString()}.\nHosts are not being judged; no "dark" pages will be sent for them until KV answers again.`;
+}
+
+export function renderDegradedOver(since: number, now: number): string {
+  return `✅ <b>witness</b>: Workers KV answers again after ${duration(now - since)}; judging resumed.`;
+}

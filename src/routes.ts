@@ -1,0 +1,254 @@
+// HTTP routes: the signed ping, health and status. Every bad input ends in a 4xx JSON
+// body that names what is wrong; a 500 means a bug in witness, never in the input.
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { type Config, ConfigError, findHost } from "./config.ts";
+import { loadConfig } from "./load-config.ts";
+import { replayVerdict, writeReason } from "./ping-policy.ts";
+import {
+  MAX_BODY_BYTES,
+  PingBody,
+  type PauseCommand,
+  type PingAccepted,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+} from "./protocol.ts";
+import { clockSkewSeconds, heartbeatAgeSeconds, recordFromPing } from "./records.ts";
+import { deriveHostSecret, timingSafeEqualHex, verifyPing } from "./signature.ts";
+import { Store } from "./store.ts";
+
+export interface RouteDeps {
+  now: () => number;
+}
+
+type AppEnv = { Bindings: Env; Variables: { config: Config } };
+
+/** A client's mistake, answered as `{ok: false, error, field?}` with its status. */
+export class RequestError extends HTTPException {
+  readonly error: string;
+  readonly field: string | undefined;
+
+  constructor(status: ContentfulStatusCode, error: string, field?: string) {
+    super(status, { message: error });
+    this.error = error;
+    this.field = field;
+  }
+}
+
+/**
+ * Signatures seen recently by this isolate. Free (no KV write) and partial: it stops a
+ * replay that lands on the same isolate; the seq check against the stored record and
+ * the timestamp window bound the rest.
+ */
+const recentSignatures = new Map<string, number>();
+const RECENT_SIGNATURES_MAX = 2048;
+
+function rememberSignature(signature: string, now: number, windowMs: number): boolean {
+  const seenAt = recentSignatures.get(signature);
+  if (seenAt !== undefined && now - seenAt <= 2 * windowMs) return false;
+  if (recentSignatures.size >= RECENT_SIGNATURES_MAX) {
+    for (const [key, at] of recentSignatures) {
+      if (now - at > 2 * windowMs || recentSignatures.size >= RECENT_SIGNATURES_MAX) recentSignatures.delete(key);
+      if (recentSignatures.size < RECENT_SIGNATURES_MAX / 2) break;
+    }
+  }
+  recentSignatures.set(signature, now);
+  return true;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function zodFieldPath(path: readonly PropertyKey[]): string {
+  return path.map(String).join(".");
+}
+
+export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.onError((error, c) => {
+    if (error instanceof RequestError) {
+      return c.json({ ok: false, error: error.error, ...(error.field ? { field: error.field } : {}) }, error.status);
+    }
+    if (error instanceof HTTPException) {
+      return c.json({ ok: false, error: error.message || "bad request" }, error.status);
+    }
+    console.error(`witness: unexpected error on ${c.req.method} ${c.req.path}: ${describe(error)}`);
+    return c.json({ ok: false, error: "internal error in witness (a bug: please report it)" }, 500);
+  });
+
+  app.notFound((c) => c.json({ ok: false, error: `no route ${c.req.method} ${c.req.path}` }, 404));
+
+  // An invalid configuration answers every request with the field to fix, rather than
+  // crashing or silently monitoring nothing.
+  app.use("*", async (c, next) => {
+    try {
+      c.set("config", loadConfig(c.env.WITNESS_CONFIG));
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        return c.json({ ok: false, error: `witness is misconfigured: ${error.message}` }, 503);
+      }
+      throw error;
+    }
+    await next();
+  });
+
+  app.post(
+    "/v1/ping/:hostId",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.json({ ok: false, error: `body larger than ${MAX_BODY_BYTES} bytes` }, 413),
+    }),
+    (c) => handlePing(c, deps),
+  );
+
+  app.get("/v1/health", async (c) => {
+    const config = c.get("config");
+    const now = deps.now();
+    let lastTickAt: number | null = null;
+    try {
+      lastTickAt = (await new Store(c.env.WITNESS_KV).getCronState())?.lastTickAt ?? null;
+    } catch (error) {
+      return c.json({ ok: false, error: `storage unavailable: ${describe(error)}` }, 503);
+    }
+    // The cron records itself every tickRecordSeconds; allow two periods and a KV lag more.
+    const lateAfterMs = (config.timing.tickRecordSeconds + 2 * config.timing.cronPeriodSeconds + config.timing.kvLagSeconds) * 1000;
+    const late = lastTickAt === null || now - lastTickAt > lateAfterMs;
+    return c.json(
+      {
+        ok: !late,
+        now,
+        lastTickAt,
+        secondsSinceTick: lastTickAt === null ? null : Math.round((now - lastTickAt) / 1000),
+        late,
+        lateAfterSeconds: lateAfterMs / 1000,
+        hosts: config.hosts.length,
+      },
+      late ? 503 : 200,
+    );
+  });
+
+  app.get("/v1/status", async (c) => {
+    const config = c.get("config");
+    const expected = c.env.STATUS_TOKEN;
+    const given = c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? "";
+    if (!expected || !(await tokensEqual(given, expected))) {
+      throw new RequestError(401, "send Authorization: Bearer <STATUS_TOKEN>");
+    }
+    const store = new Store(c.env.WITNESS_KV);
+    const now = deps.now();
+    const ids = config.hosts.map((host) => host.id);
+    const [state, records] = await Promise.all([store.getCronState(), store.getPingRecords(ids)]);
+    return c.json({
+      ok: true,
+      now,
+      lastTickAt: state?.lastTickAt ?? null,
+      telegram: state?.telegram ?? null,
+      undelivered: state?.outbox.map(({ id, createdAt, attempts, lastError }) => ({ id, createdAt, attempts, lastError })) ?? [],
+      hosts: config.hosts.map((host) => {
+        const record = records.get(host.id) ?? null;
+        return {
+          id: host.id,
+          conditions: state?.hosts[host.id]?.conditions ?? {},
+          lastPingAt: record?.receivedAt ?? null,
+          secondsSincePing: record ? Math.round((now - record.receivedAt) / 1000) : null,
+          heartbeatAgeSeconds: record ? heartbeatAgeSeconds(record, now) : null,
+          skewSeconds: record ? clockSkewSeconds(record) : null,
+          agent: record?.agent ?? null,
+          heartbeat: record?.heartbeat ?? null,
+          circuit: record?.circuit ?? null,
+        };
+      }),
+    });
+  });
+
+  return app;
+}
+
+/** Compares bearer tokens in constant time by comparing their digests. */
+async function tokensEqual(a: string, b: string): Promise<boolean> {
+  const digest = async (text: string) =>
+    Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))), (byte) =>
+      byte.toString(16).padStart(2, "0"),
+    ).join("");
+  return timingSafeEqualHex(await digest(a), await digest(b));
+}
+
+async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response> {
+  const config = c.get("config");
+  const hostId = c.req.param("hostId") ?? "";
+  const host = findHost(config, hostId);
+  if (!host) throw new RequestError(404, `unknown host "${hostId.slice(0, 64)}": declare it in [vars.WITNESS_CONFIG] and redeploy`);
+
+  const timestamp = c.req.header(TIMESTAMP_HEADER) ?? "";
+  const signature = c.req.header(SIGNATURE_HEADER) ?? "";
+  if (!/^\d{1,16}$/.test(timestamp)) {
+    throw new RequestError(401, `missing or malformed ${TIMESTAMP_HEADER}: send Unix milliseconds`, TIMESTAMP_HEADER);
+  }
+  if (!/^[0-9a-fA-F]{64}$/.test(signature)) {
+    throw new RequestError(401, `missing or malformed ${SIGNATURE_HEADER}: send 64 hex characters of HMAC-SHA256`, SIGNATURE_HEADER);
+  }
+  const now = deps.now();
+  const sentAt = Number(timestamp);
+  const windowMs = config.timing.replayWindowSeconds * 1000;
+  if (Math.abs(sentAt - now) > windowMs) {
+    const offset = Math.round((sentAt - now) / 1000);
+    throw new RequestError(
+      401,
+      `timestamp outside the ${config.timing.replayWindowSeconds} s window: the host clock is ${Math.abs(offset)} s ${offset > 0 ? "ahead of" : "behind"} the Worker's (fix NTP on the host)`,
+      TIMESTAMP_HEADER,
+    );
+  }
+
+  const rawBody = await c.req.text();
+  const secret = await deriveHostSecret(c.env.WITNESS_MASTER_KEY, host.id);
+  if (!(await verifyPing(secret, timestamp, rawBody, signature))) {
+    throw new RequestError(401, "bad signature: check the host secret (npm run host-secret -- <host>) and that the body is sent unchanged", SIGNATURE_HEADER);
+  }
+  if (!rememberSignature(signature.toLowerCase(), now, windowMs)) {
+    throw new RequestError(401, "replayed ping: this exact signed request was already accepted", SIGNATURE_HEADER);
+  }
+
+  let json: unknown;
+  try {
+    json = JSON.parse(rawBody);
+  } catch {
+    throw new RequestError(400, "body is not JSON");
+  }
+  const parsed = PingBody.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue ? zodFieldPath(issue.path) : "";
+    throw new RequestError(400, `invalid ping body${field ? ` at ${field}` : ""}: ${issue?.message ?? "unexpected shape"}`, field || undefined);
+  }
+
+  const record = recordFromPing(host.id, parsed.data, sentAt, now);
+  const store = new Store(c.env.WITNESS_KV);
+  let stored;
+  let command: PauseCommand | null;
+  try {
+    [stored, command] = await Promise.all([store.getPingRecord(host.id), store.getCommand(host.id)]);
+  } catch (error) {
+    throw new RequestError(503, `witness storage unavailable, retry later (${describe(error)})`);
+  }
+  const replay = replayVerdict(stored, record);
+  if (!replay.ok) throw new RequestError(401, replay.reason);
+
+  const reason = writeReason(stored, record, host, config.timing);
+  if (reason !== null) {
+    try {
+      await store.putPingRecord(record);
+    } catch (error) {
+      throw new RequestError(503, `witness could not store this ping, retry later (${describe(error)})`);
+    }
+  }
+
+  const appliedId = record.commandResult?.id ?? stored?.commandResult?.id;
+  const commands =
+    command !== null && host.allowRemotePause && command.expiresAt > now && command.id !== appliedId ? [command] : [];
+  const body: PingAccepted = { ok: true, serverTime: now, commands };
+  return c.json(body, 200, { "x-witness-write": reason ?? "none" });
+}
