@@ -44,15 +44,20 @@ export function eventLine(event: AlertEvent): string {
   }
 }
 
-/** One tick's changes as one message (more only if they would not fit in one). */
-export function renderTick(events: readonly AlertEvent[]): string[] {
-  if (events.length === 0) return [];
+/**
+ * One tick's changes as one message (more only if they would not fit in one): alert
+ * events first, then notes (follow-ups on the operator's own actions).
+ */
+export function renderTick(events: readonly AlertEvent[], notes: readonly string[] = []): string[] {
+  if (events.length === 0 && notes.length === 0) return [];
   const alerts = events.filter((event) => event.type !== "recovery").length;
   const heading =
-    alerts === 0
-      ? "<b>witness</b>: recovered"
-      : `<b>witness</b>: ${alerts} ${alerts === 1 ? "problem" : "problems"}`;
-  return splitLines(heading, events.map(eventLine));
+    alerts > 0
+      ? `<b>witness</b>: ${alerts} ${alerts === 1 ? "problem" : "problems"}`
+      : events.length > 0
+        ? "<b>witness</b>: recovered"
+        : "<b>witness</b>";
+  return splitLines(heading, [...events.map(eventLine), ...notes]);
 }
 
 /** Joins lines under a heading into messages of at most MAX_MESSAGE_CHARS, splitting between lines. */

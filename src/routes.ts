@@ -17,7 +17,9 @@ import {
 } from "./protocol.ts";
 import { clockSkewSeconds, heartbeatAgeSeconds, recordFromPing } from "./records.ts";
 import { deriveHostSecret, timingSafeEqualHex, verifyPing } from "./signature.ts";
-import { Store } from "./store.ts";
+import { Store, type StoredCommand } from "./store.ts";
+import { TelegramClient } from "./telegram.ts";
+import { handleUpdate, isAllowedChat, TelegramUpdate, WEBHOOK_SECRET_HEADER } from "./webhook.ts";
 
 export interface RouteDeps {
   now: () => number;
@@ -133,11 +135,7 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
 
   app.get("/v1/status", async (c) => {
     const config = c.get("config");
-    const expected = c.env.STATUS_TOKEN;
-    const given = c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? "";
-    if (!expected || !(await tokensEqual(given, expected))) {
-      throw new RequestError(401, "send Authorization: Bearer <STATUS_TOKEN>");
-    }
+    await requireStatusToken(c);
     const store = new Store(c.env.WITNESS_KV);
     const now = deps.now();
     const ids = config.hosts.map((host) => host.id);
@@ -165,7 +163,62 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
     });
   });
 
+  // Telegram calls this with the secret registered by `npm run telegram:setup`; the
+  // header is checked before the body is read, and nothing is written for strangers.
+  app.post(
+    "/telegram/webhook",
+    bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ ok: false, error: "update too large" }, 413) }),
+    async (c) => {
+      const expected = c.env.TELEGRAM_WEBHOOK_SECRET;
+      const given = c.req.header(WEBHOOK_SECRET_HEADER) ?? "";
+      if (!expected || !(await tokensEqual(given, expected))) {
+        throw new RequestError(401, `missing or wrong ${WEBHOOK_SECRET_HEADER}: register the webhook with npm run telegram:setup`);
+      }
+      let json: unknown;
+      try {
+        json = await c.req.json();
+      } catch {
+        throw new RequestError(400, "update is not JSON");
+      }
+      const parsed = TelegramUpdate.safeParse(json);
+      // A 2xx stops Telegram from redelivering an update witness can never use.
+      if (!parsed.success) return c.json({ ok: true, ignored: "not an update witness understands" });
+      const update = parsed.data;
+      const config = c.get("config");
+      const chatId = update.message?.chat.id ?? update.callback_query?.message?.chat.id;
+      const store = new Store(c.env.WITNESS_KV);
+      const allowed = chatId !== undefined && isAllowedChat(config, chatId);
+      if (allowed && (await store.hasSeenTelegramUpdate(update.update_id))) return c.json({ ok: true, duplicate: true });
+      const telegram = new TelegramClient(config.telegram.baseUrl, c.env.TELEGRAM_BOT_TOKEN);
+      await handleUpdate(update, { config, store, telegram, now: deps.now() });
+      if (allowed) await store.markTelegramUpdateSeen(update.update_id);
+      return c.json({ ok: true });
+    },
+  );
+
+  // One command proves the deployed path to the phone: curl -X POST -H "Authorization: Bearer $STATUS_TOKEN" <worker>/v1/telegram/test
+  app.post("/v1/telegram/test", async (c) => {
+    const config = c.get("config");
+    await requireStatusToken(c);
+    const telegram = new TelegramClient(config.telegram.baseUrl, c.env.TELEGRAM_BOT_TOKEN);
+    const result = await telegram.sendMessage(
+      config.telegram.chatId,
+      `✅ <b>witness</b> test message: the Worker reaches this chat. Watching ${config.hosts.length} host(s).`,
+    );
+    if (!result.ok) {
+      throw new RequestError(502, `Telegram refused the test message: ${result.error}${result.permanent ? " (check TELEGRAM_BOT_TOKEN and telegram.chatId)" : " (retry later)"}`);
+    }
+    return c.json({ ok: true, sentTo: config.telegram.chatId });
+  });
+
   return app;
+}
+
+async function requireStatusToken(c: Context<AppEnv>): Promise<void> {
+  const given = c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? "";
+  if (!c.env.STATUS_TOKEN || !(await tokensEqual(given, c.env.STATUS_TOKEN))) {
+    throw new RequestError(401, "send Authorization: Bearer <STATUS_TOKEN>");
+  }
 }
 
 /** Compares bearer tokens in constant time by comparing their digests. */
@@ -228,9 +281,9 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
   const record = recordFromPing(host.id, parsed.data, sentAt, now);
   const store = new Store(c.env.WITNESS_KV);
   let stored;
-  let command: PauseCommand | null;
+  let storedCommand: StoredCommand | null;
   try {
-    [stored, command] = await Promise.all([store.getPingRecord(host.id), store.getCommand(host.id)]);
+    [stored, storedCommand] = await Promise.all([store.getPingRecord(host.id), store.getCommand(host.id)]);
   } catch (error) {
     throw new RequestError(503, `witness storage unavailable, retry later (${describe(error)})`);
   }
@@ -246,9 +299,19 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
     }
   }
 
-  const appliedId = record.commandResult?.id ?? stored?.commandResult?.id;
-  const commands =
-    command !== null && host.allowRemotePause && command.expiresAt > now && command.id !== appliedId ? [command] : [];
+  const commands = pendingCommands(storedCommand, host.allowRemotePause, now, [record.commandResult?.id, stored?.commandResult?.id]);
   const body: PingAccepted = { ok: true, serverTime: now, commands };
   return c.json(body, 200, { "x-witness-write": reason ?? "none" });
+}
+
+/** The command the agent should apply: confirmed, allowed for the host, unexpired, not yet answered. */
+function pendingCommands(
+  stored: StoredCommand | null,
+  allowRemotePause: boolean,
+  now: number,
+  answeredIds: ReadonlyArray<string | undefined>,
+): PauseCommand[] {
+  if (stored === null || stored.confirmedAt === null || !allowRemotePause) return [];
+  if (stored.command.expiresAt <= now || answeredIds.includes(stored.command.id)) return [];
+  return [stored.command];
 }

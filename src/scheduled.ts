@@ -7,7 +7,17 @@ import { type Config, ConfigError } from "./config.ts";
 import { type AlertEvent, judgeHost, type HostJudgement, type OperatorView } from "./judge.ts";
 import { loadConfig, telegramTargetFromRaw } from "./load-config.ts";
 import { escapeHtml, renderConfigError, renderDegraded, renderDegradedOver, renderTick } from "./messages.ts";
-import { type CronState, emptyCronState, type OperatorState, type OutboxMessage, Store } from "./store.ts";
+import { reviewFollowUps } from "./follow-ups.ts";
+import {
+  type CronState,
+  emptyCronState,
+  type FollowUps,
+  type InlineButton,
+  type OperatorState,
+  type OutboxMessage,
+  Store,
+  type StoredCommand,
+} from "./store.ts";
 import { deliverOutbox, type Fetch, TelegramClient } from "./telegram.ts";
 
 const DAY_MS = 86_400_000;
@@ -59,11 +69,13 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
   let stored: CronState | null;
   let records: Map<string, Awaited<ReturnType<Store["getPingRecord"]>>>;
   let operators: Map<string, OperatorState | null>;
+  let commands: Map<string, StoredCommand | null>;
   try {
-    [stored, records, operators] = await Promise.all([
+    [stored, records, operators, commands] = await Promise.all([
       store.getCronState(),
       store.getPingRecords(hostIds),
       store.getOperatorStates(hostIds),
+      store.getCommands(hostIds),
     ]);
   } catch (error) {
     return reportDegraded(telegram, config, `read failed: ${describe(error)}`, now);
@@ -72,19 +84,30 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
   const state: CronState = stored ?? { ...emptyCronState(now), lastTickAt: 0 };
   const events: AlertEvent[] = [];
   const hosts: Record<string, HostJudgement> = {};
+  const followUps: Record<string, FollowUps> = {};
+  const notes: string[] = [];
   let changed = stored === null || Object.keys(state.hosts).some((id) => !hostIds.includes(id));
   for (const host of config.hosts) {
-    const result = judgeHost({
-      host,
-      config,
-      record: records.get(host.id) ?? null,
-      previous: state.hosts[host.id],
-      operator: operatorView(operators.get(host.id)),
-      now,
-    });
+    const record = records.get(host.id) ?? null;
+    const operator = operators.get(host.id) ?? null;
+    const result = judgeHost({ host, config, record, previous: state.hosts[host.id], operator: operatorView(operator), now });
     hosts[host.id] = result.judgement;
     events.push(...result.events);
     changed ||= result.changed;
+
+    const review = reviewFollowUps({
+      host,
+      timing: config.timing,
+      previous: state.followUps[host.id],
+      operator,
+      command: commands.get(host.id) ?? null,
+      record,
+      openConditions: Object.keys(result.judgement.conditions),
+      now,
+    });
+    followUps[host.id] = review.followUps;
+    notes.push(...review.lines);
+    changed ||= review.changed;
   }
 
   const notices: string[] = [];
@@ -102,8 +125,16 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
     }
   }
 
-  const texts = [...notices, ...renderTick(events)];
-  const newMessages: OutboxMessage[] = texts.map((text, index) => ({ id: `${now}-${index}`, createdAt: now, text, attempts: 0 }));
+  const tickTexts = renderTick(events, notes);
+  const buttons = pageButtons(events, config);
+  const newMessages: OutboxMessage[] = [...notices, ...tickTexts].map((text, index, all) => ({
+    id: `${now}-${index}`,
+    createdAt: now,
+    text,
+    attempts: 0,
+    // The buttons go under the last part of the tick's page.
+    ...(index === all.length - 1 && tickTexts.length > 0 && buttons.length > 0 ? { buttons } : {}),
+  }));
   const pagesSentAt = state.pagesSentAt.filter((at) => now - at < DAY_MS);
   if (events.some((event) => event.type !== "recovery")) pagesSentAt.push(now);
 
@@ -111,6 +142,7 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
     ...state,
     lastTickAt: now,
     hosts,
+    followUps,
     outbox: capOutbox([...state.outbox, ...newMessages], now),
     pagesSentAt,
     digestDate,
@@ -151,6 +183,28 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
   };
 }
 
+/**
+ * Acknowledge, mute and (where the host allows it) pause buttons for every host with a
+ * new or repeated problem this tick. Callback data: "<action>|<hostId>", at most 64 bytes.
+ */
+export function pageButtons(events: readonly AlertEvent[], config: Config): InlineButton[][] {
+  const hostIds = [...new Set(events.filter((event) => event.type !== "recovery").map((event) => event.hostId))];
+  return hostIds.map((hostId) => {
+    const host = config.hosts.find((candidate) => candidate.id === hostId);
+    const row: InlineButton[] = [
+      { text: `✔️ Ack ${hostId}`, data: `ack|${hostId}` },
+      { text: "🔕 Mute 1 h", data: `mute|${hostId}` },
+    ];
+    if (host?.allowRemotePause) row.push({ text: "⏸️ Pause trading", data: `pause|${hostId}` });
+    return row.filter((button) => new TextEncoder().encode(button.data).length <= 64);
+  });
+}
+
+function inlineKeyboard(buttons: OutboxMessage["buttons"]): unknown {
+  if (buttons === undefined || buttons.length === 0) return undefined;
+  return { inline_keyboard: buttons.map((row) => row.map((button) => ({ text: button.text, callback_data: button.data }))) };
+}
+
 function capOutbox(outbox: OutboxMessage[], now: number): OutboxMessage[] {
   if (outbox.length <= MAX_OUTBOX) return outbox;
   const dropped = outbox.length - MAX_OUTBOX + 1;
@@ -170,7 +224,7 @@ async function deliver(
   deps: TickDeps,
 ): Promise<{ state: CronState; changed: boolean; count: number }> {
   if (state.outbox.length === 0) return { state, changed: false, count: 0 };
-  const report = await deliverOutbox(state.outbox, (message) => telegram.sendMessage(chatId, message.text), {
+  const report = await deliverOutbox(state.outbox, (message) => telegram.sendMessage(chatId, message.text, inlineKeyboard(message.buttons)), {
     maxWaitMs: 15_000,
     maxCalls: 20,
     sleep: deps.sleep,

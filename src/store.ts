@@ -23,20 +23,43 @@ export const OperatorState = z.object({
 });
 export type OperatorState = z.infer<typeof OperatorState>;
 
+export const InlineButton = z.object({ text: z.string(), data: z.string().max(64) });
+export type InlineButton = z.infer<typeof InlineButton>;
+
 export const OutboxMessage = z.object({
   id: z.string(),
   createdAt: z.number(),
   text: z.string(),
+  /** Rows of inline buttons (acknowledge, mute, pause) under the message. */
+  buttons: z.array(z.array(InlineButton)).optional(),
   attempts: z.number(),
   lastError: z.string().optional(),
 });
 export type OutboxMessage = z.infer<typeof OutboxMessage>;
+
+/** A remote pause as the webhook stores it: queued for the agent only once confirmed. */
+export const StoredCommand = z.object({
+  command: PauseCommand,
+  requestedAt: z.number(),
+  confirmedAt: z.number().nullable(),
+});
+export type StoredCommand = z.infer<typeof StoredCommand>;
+
+/** What the cron already told the chat about the operator's own actions, per host. */
+export const FollowUps = z.object({
+  /** The mutedUntil whose end was announced. */
+  muteEndAnnounced: z.number().nullable().default(null),
+  /** The remote command whose outcome (applied, refused, timed out) was reported. */
+  commandReported: z.string().nullable().default(null),
+});
+export type FollowUps = z.infer<typeof FollowUps>;
 
 export const CronState = z.object({
   version: z.literal(1),
   /** Worker ms of the last tick this state records. */
   lastTickAt: z.number(),
   hosts: z.record(z.string(), HostJudgement),
+  followUps: z.record(z.string(), FollowUps).default({}),
   /** Pages not yet delivered, oldest first. */
   outbox: z.array(OutboxMessage),
   telegram: z.object({
@@ -59,6 +82,7 @@ export function emptyCronState(now: number): CronState {
     version: 1,
     lastTickAt: now,
     hosts: {},
+    followUps: {},
     outbox: [],
     telegram: { lastDeliveredAt: null, permanentError: null },
     pagesSentAt: [],
@@ -131,12 +155,23 @@ export class Store {
 
   // ---- cmd:<host>, written by the Telegram webhook only ----
 
-  getCommand(hostId: string): Promise<PauseCommand | null> {
-    return this.getOne(PauseCommand, keys.command(hostId));
+  getCommand(hostId: string): Promise<StoredCommand | null> {
+    return this.getOne(StoredCommand, keys.command(hostId));
   }
 
-  putCommand(hostId: string, command: PauseCommand): Promise<void> {
-    return this.kv.put(keys.command(hostId), JSON.stringify(command));
+  async getCommands(hostIds: string[]): Promise<Map<string, StoredCommand | null>> {
+    const byKey = await this.getMany(StoredCommand, hostIds.map(keys.command));
+    return new Map(hostIds.map((id) => [id, byKey.get(keys.command(id)) ?? null]));
+  }
+
+  putCommand(hostId: string, command: StoredCommand): Promise<void> {
+    // Expired commands are only history: let KV drop them a day after they expire.
+    const ttlSeconds = Math.max(60, Math.ceil((command.command.expiresAt - Date.now()) / 1000) + 86_400);
+    return this.kv.put(keys.command(hostId), JSON.stringify(command), { expirationTtl: ttlSeconds });
+  }
+
+  deleteCommand(hostId: string): Promise<void> {
+    return this.kv.delete(keys.command(hostId));
   }
 
   // ---- op:<host>, written by the Telegram webhook only ----
