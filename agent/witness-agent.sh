@@ -35,7 +35,8 @@ Exit codes: 0 accepted, 1 not accepted, 2 bad configuration.
 EOF
 }
 
-log() { printf '%s witness-agent.sh: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+log() { printf '%s witness-agent.sh: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
+warn() { log "$@" >&2; }
 # A configuration mistake: one line, what is wrong and how to fix it.
 config_error() { printf 'witness-agent.sh: %s\n' "$*" >&2; exit 2; }
 
@@ -330,7 +331,7 @@ load_state() {
 
 save_state() {
   dir=$(dirname "$state_file")
-  mkdir -p "$dir" 2>/dev/null || { log "cannot create $dir for WITNESS_STATE_FILE; seq and outage history will not be kept"; return 0; }
+  mkdir -p "$dir" 2>/dev/null || { warn "cannot create $dir for WITNESS_STATE_FILE; seq and outage history will not be kept"; return 0; }
   tmp="$state_file.tmp.$$"
   if {
     printf 'seq=%s\nstarted_at=%s\n' "$st_seq" "$st_started_at"
@@ -341,7 +342,7 @@ save_state() {
     :
   else
     rm -f "$tmp"
-    log "cannot write WITNESS_STATE_FILE $state_file; seq and outage history will not be kept"
+    warn "cannot write WITNESS_STATE_FILE $state_file; seq and outage history will not be kept"
   fi
 }
 
@@ -369,7 +370,7 @@ note_failure() {
   fi
   st_outage_error=$error
   if [ "$st_outage_failures" -eq 1 ] || [ "$error" != "$st_last_logged" ] || [ "$verbose" -eq 1 ]; then
-    log "push failing: $error ($st_outage_failures failures since $(date -u +%H:%M:%SZ -d "@$((st_outage_since / 1000))" 2>/dev/null || echo the first))"
+    warn "push failing: $error ($st_outage_failures failures since $(date -u +%H:%M:%SZ -d "@$((st_outage_since / 1000))" 2>/dev/null || echo the first))"
     st_last_logged=$error
   fi
 }
@@ -386,7 +387,11 @@ note_success() {
 note_file_state() { # NAME PATH NEW_STATE
   eval "previous=\$st_state_$1"
   if [ "$previous" != "$3" ]; then
-    log "$1 $2: ${previous:-unknown} -> $3"
+    if [ "$3" = ok ] || { [ "$1" = circuit ] && [ "$3" = missing ]; }; then
+      log "$1 $2: ${previous:-unknown} -> $3"
+    else
+      warn "$1 $2: ${previous:-unknown} -> $3"
+    fi
     eval "st_state_$1=\$3"
   fi
 }
@@ -480,7 +485,7 @@ while :; do
     note_success
     [ "$verbose" -eq 1 ] && log "push #$st_seq accepted"
     if grep -q '"type"[[:space:]]*:[[:space:]]*"pause"' "$work/response"; then
-      log "the Worker sent a remote pause; the shell agent does not apply remote pauses (use the Node agent with --allow-remote-pause)"
+      warn "the Worker sent a remote pause; the shell agent does not apply remote pauses (use the Node agent with --allow-remote-pause)"
     fi
     exit_code=0
     break

@@ -7,10 +7,12 @@ export interface Logger {
   error(message: string): void;
 }
 
-export function consoleLogger(now: () => number = Date.now): Logger {
+export function consoleLogger(now: () => number = Date.now, options: { infoToStderr?: boolean } = {}): Logger {
   const line = (level: string, message: string) => `${new Date(now()).toISOString()} ${level} ${message}\n`;
+  // --check keeps stdout for its report, so its log lines go to stderr.
+  const infoStream = options.infoToStderr === true ? process.stderr : process.stdout;
   return {
-    info: (message) => void process.stdout.write(line("info", message)),
+    info: (message) => void infoStream.write(line("info", message)),
     warn: (message) => void process.stderr.write(line("warn", message)),
     error: (message) => void process.stderr.write(line("error", message)),
   };

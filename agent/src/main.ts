@@ -60,7 +60,7 @@ async function main(): Promise<number> {
     random: Math.random,
     fetch: (url, init) => fetch(url, init),
     sleep,
-    log: consoleLogger(),
+    log: consoleLogger(Date.now, { infoToStderr: invocation.config.mode === "check" }),
     bootId: await readBootId(),
     startedAt,
     print: (text) => void process.stdout.write(`${text}\n`),

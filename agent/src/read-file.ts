@@ -9,7 +9,7 @@ import { truncate } from "./errors.ts";
 
 /** The slice of a FileHandle this module uses (node:fs/promises FileHandle fits). */
 export interface ReadableFile {
-  stat(): Promise<{ size: number; mtimeMs: number; isFile(): boolean }>;
+  stat(): Promise<{ size: number; mtimeMs: number; isFile(): boolean; isDirectory(): boolean }>;
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   close(): Promise<void>;
 }
@@ -52,6 +52,7 @@ async function readSnapshot(path: string, openFile: OpenForReading): Promise<Sna
   try {
     const stats = await handle.stat();
     const mtimeMs = Math.max(0, Math.floor(stats.mtimeMs));
+    if (stats.isDirectory()) return { kind: "error", report: { state: "unreadable", mtime: mtimeMs, error: "EISDIR" } };
     if (!stats.isFile()) {
       return { kind: "error", report: { state: "unreadable", mtime: mtimeMs, error: "not a regular file" } };
     }

@@ -1,0 +1,136 @@
+// Pushing through trouble: jittered backoff on 5xx, the outage summary on the first
+// success after it, Retry-After on 429, no retry on other 4xx, and the exit codes of
+// --once and --check. Real agent process, real HTTP.
+import { createServer } from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { accept, agentEnv, buildAgentBundle, makeHostDir, removeDir, runAgent, startAgent, StandInWorker, type HostDir } from "./agent-harness.ts";
+
+let bundle: string;
+const worker = new StandInWorker();
+let host: HostDir;
+
+beforeAll(async () => {
+  bundle = await buildAgentBundle();
+  await worker.start();
+});
+afterAll(() => worker.stop());
+afterEach(async () => {
+  await removeDir(host.root);
+  worker.pings.length = 0;
+  worker.responder = () => accept();
+});
+
+const unavailable = { status: 503, json: { ok: false, error: "service unavailable" } };
+
+describe("through an outage", () => {
+  it("backs off between retries, keeps going, and reports since/failures on the first success and until after it", async () => {
+    host = await makeHostDir(worker.secret);
+    worker.responder = (_ping, index) => (index < 3 ? unavailable : accept());
+    const agent = startAgent(bundle, [], agentEnv(worker, host, { WITNESS_INTERVAL: "3" }));
+    try {
+      const pings = await worker.waitForPings(5, 20_000);
+      const bodies = pings.map((ping) => ping.body);
+      expect(bodies.every((body) => body !== undefined)).toBe(true);
+      // seq advances by one per ping built.
+      expect(bodies.map((body) => body?.seq)).toEqual([1, 2, 3, 4, 5]);
+      // Never hammered: each retry waited at least half the base backoff.
+      for (let i = 1; i < 4; i++) {
+        expect((pings[i]?.receivedAtMs ?? 0) - (pings[i - 1]?.receivedAtMs ?? 0)).toBeGreaterThanOrEqual(450);
+      }
+      expect(bodies[0]?.lastPushOutage).toBeNull();
+      const firstSuccess = bodies[3]?.lastPushOutage;
+      expect(firstSuccess).toMatchObject({ failures: 3, lastError: "HTTP 503: service unavailable" });
+      expect(firstSuccess?.until).toBeUndefined();
+      expect(firstSuccess?.since).toBeGreaterThanOrEqual(bodies[0]?.sentAt ?? Infinity);
+      expect(firstSuccess?.since).toBeLessThan(bodies[1]?.sentAt ?? 0);
+      const afterRecovery = bodies[4]?.lastPushOutage;
+      expect(afterRecovery).toMatchObject({ since: firstSuccess?.since, failures: 3 });
+      expect(afterRecovery?.until).toBeGreaterThanOrEqual(bodies[3]?.sentAt ?? Infinity);
+      expect(afterRecovery?.until).toBeLessThanOrEqual(bodies[4]?.sentAt ?? 0);
+    } finally {
+      agent.child.kill("SIGTERM");
+    }
+    const { stdout, stderr } = await agent.exited;
+    // One line per change, not one per push.
+    expect(stderr.match(/push failing/g)).toHaveLength(1);
+    expect(stderr).toContain("push failing: HTTP 503: service unavailable");
+    expect(stdout.match(/push recovered after 3 failures over \d+\.\d min/g)).toHaveLength(1);
+    expect(stdout).not.toContain("push #");
+  });
+
+  it("honours Retry-After on 429", async () => {
+    host = await makeHostDir(worker.secret);
+    worker.responder = (_ping, index) =>
+      index === 0 ? { status: 429, json: { ok: false, error: "slow down" }, headers: { "retry-after": "2" } } : accept();
+    const result = await runAgent(bundle, ["--once"], agentEnv(worker, host, { WITNESS_INTERVAL: "10" }));
+    expect(result.code).toBe(0);
+    expect(worker.pings).toHaveLength(2);
+    expect((worker.pings[1]?.receivedAtMs ?? 0) - (worker.pings[0]?.receivedAtMs ?? 0)).toBeGreaterThanOrEqual(1900);
+  });
+
+  it("does not retry a 400, and logs the Worker's own error", async () => {
+    host = await makeHostDir(worker.secret);
+    worker.responder = () => ({ status: 400, json: { ok: false, error: "heartbeat state is not allowed here", field: "files.heartbeat" } });
+    const result = await runAgent(bundle, ["--once"], agentEnv(worker, host));
+    expect(result.code).toBe(1);
+    expect(worker.pings).toHaveLength(1);
+    expect(result.stderr).toContain("HTTP 400: heartbeat state is not allowed here (field files.heartbeat)");
+  });
+
+  it("on a 401 about the timestamp, hints at the host clock", async () => {
+    host = await makeHostDir(worker.secret);
+    worker.responder = () => ({ status: 401, json: { ok: false, error: "timestamp outside the replay window" } });
+    const result = await runAgent(bundle, ["--once"], agentEnv(worker, host));
+    expect(result.code).toBe(1);
+    expect(worker.pings).toHaveLength(1);
+    expect(result.stderr).toMatch(/timestamp outside the replay window.*clock/);
+  });
+
+  it("--once exits 1 when nothing answers, after retrying within the interval", async () => {
+    host = await makeHostDir(worker.secret);
+    const port = await freePort();
+    const result = await runAgent(bundle, ["--once"], agentEnv(worker, host, { WITNESS_URL: `http://127.0.0.1:${port}`, WITNESS_INTERVAL: "2" }));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/push failing: network error: ECONNREFUSED/);
+    expect(result.durationMs).toBeLessThan(5000);
+  });
+});
+
+describe("--once and --check", () => {
+  it("--once exits 0 when the Worker accepts", async () => {
+    host = await makeHostDir(worker.secret);
+    const result = await runAgent(bundle, ["--once"], agentEnv(worker, host));
+    expect(result.code).toBe(0);
+    expect(worker.pings).toHaveLength(1);
+  });
+
+  it("--check prints the ping that was sent and the verdict, exit 0", async () => {
+    host = await makeHostDir(worker.secret);
+    const result = await runAgent(bundle, ["--check"], agentEnv(worker, host));
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("config ok: host trader-1");
+    expect(result.stdout).toContain('"heartbeat": {\n      "state": "ok"');
+    expect(result.stdout).toContain("Worker verdict: accepted");
+    expect(result.stdout).not.toContain(worker.secret);
+    // What was printed is what was sent.
+    const printed = /ping sent[^\n]*\n([\s\S]*?)\nWorker verdict/.exec(result.stdout)?.[1];
+    expect(JSON.parse(printed ?? "null")).toEqual(worker.pings[0]?.body);
+  });
+
+  it("--check exits 1 with the Worker's verdict for an unknown host, without retrying", async () => {
+    host = await makeHostDir(worker.secret);
+    const result = await runAgent(bundle, ["--check"], agentEnv(worker, host, { WITNESS_HOST: "not-configured" }));
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain("Worker verdict: NOT accepted: HTTP 404: unknown host");
+    expect(worker.pings).toHaveLength(1);
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
