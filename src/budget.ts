@@ -77,9 +77,9 @@ export function hostBudget(host: HostConfig, config: Config): HostBudget {
   const writeEverySeconds = Math.min(timing.refreshSeconds, horizon);
   const writes = DAY_SECONDS / writeEverySeconds + CHANGE_WRITES_PER_HOST_PER_DAY;
   // Each ping reads its stored record and any pending command; each tick reads the
-  // host's record and its operator state (acks, mutes).
+  // host's record, its operator state (acks, mutes) and its pending command.
   const ticksPerDay = DAY_SECONDS / timing.cronPeriodSeconds;
-  const reads = pingsPerDay * 2 + ticksPerDay * 2;
+  const reads = pingsPerDay * 2 + ticksPerDay * 3;
   const confirm = ticks(timing.confirmSeconds, timing.cronPeriodSeconds);
   return {
     hostId: host.id,

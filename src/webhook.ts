@@ -34,15 +34,6 @@ export const TelegramUpdate = z.object({
 });
 export type TelegramUpdate = z.infer<typeof TelegramUpdate>;
 
-/** The command list `npm run telegram:setup` registers with setMyCommands. */
-export const BOT_COMMANDS = [
-  { command: "status", description: "All hosts, or one: /status <host>" },
-  { command: "ack", description: "Acknowledge a host's alerts: /ack <host>" },
-  { command: "mute", description: "Mute a host: /mute <host> <duration, e.g. 1h>" },
-  { command: "unmute", description: "Unmute a host: /unmute <host>" },
-  { command: "pause", description: "Pause trading on a host: /pause <host> <reason>" },
-  { command: "help", description: "What the bot can do" },
-] as const;
 
 const MAX_MUTE_MS = 7 * 86_400_000;
 const MAX_ACKED = 50;
