@@ -266,11 +266,14 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
     conditions[kind] = state;
   }
 
+  // The newest record seen is evidence even when it changed nothing: otherwise an older
+  // copy read on a later tick (KV lag) could still open dark or stale against it. It is
+  // persisted with the next cron write; it needs no write of its own.
   const freshRecordAt =
     record !== null && (previous.evidenceAt === null || record.receivedAt > previous.evidenceAt) ? record.receivedAt : null;
   const judgement: HostJudgement = {
     firstJudgedAt: previous.firstJudgedAt,
-    evidenceAt: changed && freshRecordAt !== null ? freshRecordAt : previous.evidenceAt,
+    evidenceAt: freshRecordAt ?? previous.evidenceAt,
     conditions,
   };
   return { judgement, events, changed };
@@ -287,8 +290,11 @@ function recoveryDetail(kind: ConditionKind, before: ConditionState, record: Pin
     case "dark": {
       const previous = before.before;
       const outage = record.lastPushOutage;
+      // Only an outage that ended after the last ping seen before the gap explains it; an
+      // older one was already reported (and written) before the host went quiet.
+      const gapStartedAt = previous?.lastSeenAt ?? before.openedAt - 24 * 3600_000;
       const partition =
-        outage?.until !== undefined && outage.until >= before.openedAt - 24 * 3600_000
+        outage?.until !== undefined && outage.until > gapStartedAt
           ? `network partition: pushes failed for ${minutes(outage.until - outage.since)} (${outage.failures} attempts)`
           : null;
       if (previous && previous.bootId !== record.agent.bootId) return "pinging again: the host rebooted (new boot id)";

@@ -1,7 +1,9 @@
 // Builders for the workerd tests: full valid defaults, overridden per test.
 import { env } from "cloudflare:workers";
 import { inject } from "vitest";
+import { type Config, parseConfig } from "../../src/config.ts";
 import type { PingBody } from "../../src/protocol.ts";
+import { type PingRecord, recordFromPing } from "../../src/records.ts";
 import { createApp } from "../../src/routes.ts";
 import { runTick, type TickSummary } from "../../src/scheduled.ts";
 import { deriveHostSecret, signPing } from "../../src/signature.ts";
@@ -19,25 +21,140 @@ export interface TestConfigInput {
   telegram?: Record<string, unknown>;
 }
 
+/** The raw WITNESS_CONFIG a test runs with: small defaults under the given settings. */
+export function rawTestConfig(config: TestConfigInput = {}): Record<string, unknown> {
+  return {
+    plan: config.plan ?? "paid",
+    telegram: { chatId: "4242", baseUrl: inject("telegramUrl"), ...config.telegram },
+    alerts: { repeatMinutes: 30, timezone: "UTC", digestAt: null, ...config.alerts },
+    ...(config.timing ? { timing: config.timing } : {}),
+    ...(config.defaults ? { defaults: config.defaults } : {}),
+    hosts: config.hosts ?? [{ id: "alpha" }],
+  };
+}
+
+/** The parsed Config for the same settings, for the pure judge. */
+export function testConfig(config: TestConfigInput = {}): Config {
+  return parseConfig(rawTestConfig(config));
+}
+
+export type TestEnv = Env & { botToken: string };
+
 /**
  * An Env for one test: its own bot token (so the Telegram stand-in keeps its messages
- * apart), the stand-in's address, and the given config on top of small defaults.
+ * apart) and its own master key (so identical pings in two tests are not each other's
+ * replays), the stand-in's address, and the given config on top of small defaults.
+ * `rawConfig` replaces WITNESS_CONFIG outright (for invalid configurations).
  */
-export function testEnv(config: TestConfigInput = {}): Env & { botToken: string } {
+export function testEnv(config: TestConfigInput = {}, options: { kv?: KVNamespace; rawConfig?: unknown } = {}): TestEnv {
   const botToken = `${++tokenCounter}${Date.now()}:test-${crypto.randomUUID()}`;
   return {
     ...env,
+    WITNESS_KV: options.kv ?? env.WITNESS_KV,
+    WITNESS_MASTER_KEY: `master-${crypto.randomUUID()}`,
     TELEGRAM_BOT_TOKEN: botToken,
     botToken,
-    WITNESS_CONFIG: {
-      plan: config.plan ?? "paid",
-      telegram: { chatId: "4242", baseUrl: inject("telegramUrl"), ...config.telegram },
-      alerts: { repeatMinutes: 30, timezone: "UTC", digestAt: null, ...config.alerts },
-      ...(config.timing ? { timing: config.timing } : {}),
-      ...(config.defaults ? { defaults: config.defaults } : {}),
-      hosts: config.hosts ?? [{ id: "alpha" }],
-    },
+    WITNESS_CONFIG: (options.rawConfig ?? rawTestConfig(config)) as object,
   };
+}
+
+/**
+ * A ping record as the ping route would store it: received at `receivedAt`, sent by a
+ * host whose clock is `skewMs` ahead, with the body's other fields overridable.
+ */
+export function makeRecord(
+  options: { receivedAt?: number; skewMs?: number; hostId?: string; body?: Partial<PingBody> } = {},
+): PingRecord {
+  const receivedAt = options.receivedAt ?? T0;
+  const sentAt = receivedAt + (options.skewMs ?? 0);
+  const body = makePingBody({ ...options.body, sentAt });
+  return recordFromPing(options.hostId ?? "alpha", body, sentAt, receivedAt);
+}
+
+/** A file report carrying raw text, as the agent sends it (any text: the Worker parses). */
+export function rawFile(text: string): PingBody["files"]["heartbeat"] {
+  return { state: "ok", size: text.length, mtime: T0, text };
+}
+
+export function circuitFile(content: Record<string, unknown>): PingBody["files"]["circuit"] {
+  return rawFile(JSON.stringify(content));
+}
+
+/** The files of a ping whose heartbeat beat at `beatAtMs` (host clock) with `status`. */
+export function filesWith(
+  beatAtMs: number,
+  status = "ok",
+  circuit: PingBody["files"]["circuit"] = { state: "missing" },
+): PingBody["files"] {
+  return { heartbeat: heartbeatFile({ at: beatAtMs / 1000, status }), circuit };
+}
+
+/** Wraps a KV namespace so every put is counted (by key) before it happens. */
+export function countingKv(kv: KVNamespace): { kv: KVNamespace; puts: string[] } {
+  const puts: string[] = [];
+  const wrapped = new Proxy(kv, {
+    get(target, property) {
+      if (property === "put") {
+        return (key: string, ...rest: unknown[]) => {
+          puts.push(key);
+          return (target.put as (...args: unknown[]) => Promise<void>).call(target, key, ...rest);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { kv: wrapped, puts };
+}
+
+/** A KV namespace whose reads work and whose writes fail as an exhausted quota does. */
+export function failingPutKv(kv: KVNamespace, failing: { now: boolean } = { now: true }): KVNamespace {
+  return new Proxy(kv, {
+    get(target, property) {
+      if (property === "put") {
+        return (...args: unknown[]) => {
+          if (failing.now) return Promise.reject(new Error("KV PUT failed: 429 Too Many Requests"));
+          return (target.put as (...args: unknown[]) => Promise<void>).apply(target, args);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** Every key in the test's KV namespace with its raw value. */
+export async function kvContents(kv: KVNamespace): Promise<Record<string, string | null>> {
+  const contents: Record<string, string | null> = {};
+  for (const { name } of (await kv.list()).keys) contents[name] = await kv.get(name);
+  return contents;
+}
+
+/** GET /v1/status through the real app at Worker time `now`, with the right bearer token. */
+export async function getStatus(testEnvironment: Env, now: number): Promise<StatusBody> {
+  const app = createApp({ now: () => now });
+  const response = await app.fetch(
+    new Request("https://witness.test/v1/status", { headers: { authorization: `Bearer ${testEnvironment.STATUS_TOKEN}` } }),
+    testEnvironment,
+  );
+  if (response.status !== 200) throw new Error(`/v1/status answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as StatusBody;
+}
+
+export interface StatusBody {
+  ok: boolean;
+  lastTickAt: number | null;
+  telegram: { lastDeliveredAt: number | null; permanentError: string | null } | null;
+  undelivered: Array<{ id: string; createdAt: number; attempts: number; lastError?: string }>;
+  hosts: Array<{
+    id: string;
+    conditions: Record<string, { openedAt: number; detail: string; pagedAt: number | null }>;
+    lastPingAt: number | null;
+    heartbeatAgeSeconds: number | null;
+    skewSeconds: number | null;
+    heartbeat: Record<string, unknown> | null;
+    circuit: Record<string, unknown> | null;
+  }>;
 }
 
 export function makePingBody(overrides: Partial<PingBody> & { sentAt?: number } = {}): PingBody {
@@ -98,14 +215,14 @@ export function tick(testEnvironment: Env, now: number): Promise<TickSummary> {
 }
 
 /** The texts the Telegram stand-in received for this env's bot, in order. */
-export async function sentMessages(testEnvironment: Env & { botToken: string }): Promise<string[]> {
+export async function sentMessages(testEnvironment: TestEnv): Promise<string[]> {
   const response = await fetch(`${inject("telegramUrl")}/__fake/calls/${encodeURIComponent(testEnvironment.botToken)}`);
   const calls = (await response.json()) as Array<{ method: string; payload: { text?: string } }>;
   return calls.filter((call) => call.method === "sendMessage").map((call) => String(call.payload.text));
 }
 
 export async function failTelegramNext(
-  testEnvironment: Env & { botToken: string },
+  testEnvironment: TestEnv,
   failures: Array<{ status: number; retryAfterSeconds?: number; description?: string; delayMs?: number }>,
 ): Promise<void> {
   await fetch(`${inject("telegramUrl")}/__fake/fail/${encodeURIComponent(testEnvironment.botToken)}`, {

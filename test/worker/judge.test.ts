@@ -1,0 +1,509 @@
+// The pure judge, table-driven, with time pinned either side of every boundary (as
+// healthchecks' test_check_model.py does). Events are rendered with the same eventLine
+// the Telegram message uses, so each assertion is what the phone would show.
+import { describe, expect, it } from "vitest";
+import type { Config, HostConfig } from "../../src/config.ts";
+import { type ConditionKind, type HostJudgement, incidentId, judgeHost, observe, type OperatorView } from "../../src/judge.ts";
+import { eventLine } from "../../src/messages.ts";
+import type { PingBody } from "../../src/protocol.ts";
+import type { PingRecord } from "../../src/records.ts";
+import { circuitFile, filesWith, heartbeatFile, makeRecord, MINUTE, rawFile, T0, type TestConfigInput, testConfig } from "./helpers.ts";
+
+const SECOND = 1000;
+const HOUR = 60 * MINUTE;
+const NOBODY: OperatorView = { acked: [], mutedUntil: null };
+
+const NEW_YORK = {
+  timezone: "America/New_York",
+  weekdays: ["mon", "tue", "wed", "thu", "fri"],
+  open: "09:30",
+  close: "16:00",
+  holidays: ["2026-11-26"],
+};
+
+function setup(input: TestConfigInput = {}): { config: Config; host: HostConfig } {
+  const config = testConfig(input);
+  const host = config.hosts[0];
+  if (host === undefined) throw new Error("test config has no host");
+  return { config, host };
+}
+
+/** Runs the judge tick after tick like the cron does, threading the judgement through. */
+class Ticks {
+  previous: HostJudgement | undefined;
+  readonly config: Config;
+  readonly host: HostConfig;
+
+  constructor(input: TestConfigInput = {}) {
+    ({ config: this.config, host: this.host } = setup(input));
+  }
+
+  /** One tick at `now` reading `record`; returns the lines the phone would show. */
+  at(now: number, record: PingRecord | null, operator: OperatorView = NOBODY): string[] {
+    const result = judgeHost({ host: this.host, config: this.config, record, previous: this.previous, operator, now });
+    this.previous = result.judgement;
+    return result.events.map(eventLine);
+  }
+
+  open(): ConditionKind[] {
+    return Object.keys(this.previous?.conditions ?? {}) as ConditionKind[];
+  }
+
+  condition(kind: ConditionKind): { openedAt: number; pagedAt: number | null; detail: string } | undefined {
+    return this.previous?.conditions[kind];
+  }
+}
+
+/** A record received at `receivedAt` whose heartbeat beat at `beatAt` (host clock = Worker clock). */
+function beatRecord(receivedAt: number, beatAt: number, status = "ok", circuit?: PingBody["files"]["circuit"]): PingRecord {
+  return makeRecord({ receivedAt, body: { files: filesWith(beatAt, status, circuit) } });
+}
+
+function observed(input: TestConfigInput, record: PingRecord | null, now: number): Map<ConditionKind, string> {
+  const { config, host } = setup(input);
+  return observe({ host, config, record, now, evidenceAt: null, firstJudgedAt: T0 }).present;
+}
+
+describe("dark", () => {
+  // paid defaults: interval 60 + refresh 60 + KV lag 60 + cron 60 = darkAfter 240 s
+  it.each([
+    ["1 s before darkAfter", 239, undefined],
+    ["exactly at darkAfter", 240, undefined],
+    ["1 s after darkAfter", 241, "no ping for 4 min (dark after 4 min)"],
+  ])("%s", (_label, secondsSincePing, expected) => {
+    const present = observed({}, makeRecord({ receivedAt: T0 }), T0 + secondsSincePing * SECOND);
+    expect(present.get("dark")).toBe(expected);
+  });
+
+  it("holds the page until confirmSeconds have passed, then pages once", () => {
+    const ticks = new Ticks();
+    const record = makeRecord({ receivedAt: T0 });
+    expect(ticks.at(T0 + 10 * SECOND, record)).toEqual([]);
+    expect(ticks.at(T0 + 241 * SECOND, record)).toEqual([]);
+    expect(ticks.condition("dark")).toMatchObject({ openedAt: T0 + 241 * SECOND, pagedAt: null });
+    expect(ticks.at(T0 + 300 * SECOND, record)).toEqual([]); // 59 s after opening
+    expect(ticks.at(T0 + 301 * SECOND, record)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 5 min (dark after 4 min)"]);
+    expect(ticks.at(T0 + 361 * SECOND, record)).toEqual([]);
+    expect(ticks.at(T0 + 20 * MINUTE, record)).toEqual([]);
+  });
+
+  it("drops quietly a dark spell shorter than the confirmation (one stale read)", () => {
+    const ticks = new Ticks();
+    ticks.at(T0 + 10 * SECOND, makeRecord({ receivedAt: T0 }));
+    expect(ticks.at(T0 + 241 * SECOND, makeRecord({ receivedAt: T0 }))).toEqual([]);
+    expect(ticks.at(T0 + 290 * SECOND, makeRecord({ receivedAt: T0 + 280 * SECOND }))).toEqual([]);
+    expect(ticks.open()).toEqual([]);
+  });
+
+  it("pages a host that never pinged once its grace from the first judgement has passed", () => {
+    const ticks = new Ticks();
+    expect(ticks.at(T0, null)).toEqual([]);
+    expect(ticks.previous?.firstJudgedAt).toBe(T0);
+    expect(ticks.at(T0 + 240 * SECOND, null)).toEqual([]);
+    expect(ticks.at(T0 + 241 * SECOND, null)).toEqual([]);
+    expect(ticks.condition("dark")?.detail).toBe("never pinged since the monitor started watching 4 min ago");
+    expect(ticks.at(T0 + 301 * SECOND, null)).toEqual(["🔴 <b>alpha</b> DARK: never pinged since the monitor started watching 5 min ago"]);
+    expect(ticks.at(T0 + 400 * SECOND, null)).toEqual([]);
+  });
+
+  it("keeps content conditions frozen while dark (a tripped circuit neither recovers nor repeats alarms)", () => {
+    const ticks = new Ticks();
+    const paused = makeRecord({ receivedAt: T0, body: { files: filesWith(T0 - 30 * SECOND, "ok", circuitFile({ paused: true, reason: "manual" })) } });
+    expect(ticks.at(T0 + 10 * SECOND, paused)).toEqual(["🔴 <b>alpha</b> CIRCUIT TRIPPED: circuit paused: manual"]);
+    ticks.at(T0 + 241 * SECOND, paused);
+    expect(ticks.at(T0 + 301 * SECOND, paused)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 5 min (dark after 4 min)"]);
+    expect(ticks.open().sort()).toEqual(["dark", "tripped"]);
+  });
+});
+
+describe("dark recovery says what the agent reported about the gap", () => {
+  const before = { version: "0.1.0", startedAt: T0 - HOUR, bootId: "boot-1", kind: "node" as const };
+
+  function darkThenBack(back: Partial<PingBody>, first: Partial<PingBody> = {}): string[] {
+    const ticks = new Ticks();
+    const last = makeRecord({ receivedAt: T0, body: first });
+    ticks.at(T0 + 10 * SECOND, last);
+    ticks.at(T0 + 241 * SECOND, last);
+    expect(ticks.at(T0 + 301 * SECOND, last)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 5 min (dark after 4 min)"]);
+    return ticks.at(T0 + 20 * MINUTE + 10 * SECOND, makeRecord({ receivedAt: T0 + 20 * MINUTE, body: { seq: 2, ...back } }));
+  }
+
+  it("a reboot (new boot id)", () => {
+    expect(darkThenBack({ agent: { ...before, bootId: "boot-2", startedAt: T0 + 19 * MINUTE } })).toEqual([
+      "✅ <b>alpha</b> DARK over after 20 min: pinging again: the host rebooted (new boot id)",
+    ]);
+  });
+
+  it("an agent restart (same boot, new start time)", () => {
+    expect(darkThenBack({ agent: { ...before, startedAt: T0 + 19 * MINUTE } })).toEqual([
+      "✅ <b>alpha</b> DARK over after 20 min: pinging again: agent restart",
+    ]);
+  });
+
+  it("a network partition (the agent's failed pushes, with until)", () => {
+    const lastPushOutage = { since: T0 + 30 * SECOND, until: T0 + 20 * MINUTE - 5 * SECOND, failures: 19, lastError: "ETIMEDOUT" };
+    expect(darkThenBack({ lastPushOutage })).toEqual([
+      "✅ <b>alpha</b> DARK over after 20 min: pinging again after a network partition: pushes failed for 19 min (19 attempts), boot id unchanged",
+    ]);
+  });
+
+  it("none of those", () => {
+    expect(darkThenBack({})).toEqual([
+      "✅ <b>alpha</b> DARK over after 20 min: pinging again (the agent reported no failed pushes: the gap was between it and the Worker)",
+    ]);
+  });
+
+  it("an old partition the host already reported before the gap is not blamed for this one", () => {
+    const oldOutage = { since: T0 - 3 * HOUR, until: T0 - 3 * HOUR + 7 * MINUTE, failures: 7 };
+    expect(darkThenBack({ lastPushOutage: oldOutage }, { lastPushOutage: oldOutage })).toEqual([
+      "✅ <b>alpha</b> DARK over after 20 min: pinging again (the agent reported no failed pushes: the gap was between it and the Worker)",
+    ]);
+  });
+});
+
+describe("stale, by the trading calendar (America/New_York, 09:30-16:00, Thanksgiving off)", () => {
+  const inSessionAt = Date.UTC(2026, 10, 24, 16, 30); // Tue 11:30 EST
+  const outOfSessionAt = Date.UTC(2026, 10, 25, 1, 0); // Tue 20:00 EST
+  const calendar = (out: number | null, inSession = 900): TestConfigInput => ({
+    hosts: [{ id: "alpha", calendar: NEW_YORK, maxAgeInSessionSeconds: inSession, maxAgeOutOfSessionSeconds: out }],
+  });
+  /** Pinged 100 s before `now`, carrying a heartbeat that beat `ageSeconds` before `now`. */
+  const agedAt = (now: number, ageSeconds: number) => beatRecord(now - 100 * SECOND, now - ageSeconds * SECOND);
+
+  it.each([
+    ["in session, 1 s under the limit", calendar(null), inSessionAt, 899, undefined],
+    ["in session, at the limit", calendar(null), inSessionAt, 900, undefined],
+    ["in session, 1 s over the limit", calendar(null), inSessionAt, 901, "heartbeat 15 min old (limit 15 min in session)"],
+    ["out of session with the check off, 5 h old", calendar(null), outOfSessionAt, 5 * 3600, undefined],
+    ["out of session, 1 s under its limit", calendar(3600), outOfSessionAt, 3599, undefined],
+    ["out of session, 1 s over its limit", calendar(3600), outOfSessionAt, 3601, "heartbeat 60 min old (limit 60 min outside sessions)"],
+    ["no calendar: always in session", {}, outOfSessionAt, 901, "heartbeat 15 min old (limit 15 min in session)"],
+  ])("%s", (_label, input, now, ageSeconds, expected) => {
+    expect(observed(input, agedAt(now, ageSeconds), now).get("stale")).toBe(expected);
+  });
+
+  it("measures the age on the host's clock, so a skewed clock neither fakes nor hides it", () => {
+    const now = inSessionAt;
+    // The host clock runs 10 min ahead; its heartbeat is 800 s old by that clock.
+    const ahead = makeRecord({
+      receivedAt: now - 100 * SECOND,
+      skewMs: 10 * MINUTE,
+      body: { files: filesWith(now - 100 * SECOND + 10 * MINUTE - 800 * SECOND) },
+    });
+    expect(observed(calendar(null), ahead, now).get("stale")).toBeUndefined();
+    const behind = makeRecord({
+      receivedAt: now - 100 * SECOND,
+      skewMs: -10 * MINUTE,
+      body: { files: filesWith(now - 100 * SECOND - 10 * MINUTE - 802 * SECOND) },
+    });
+    expect(observed(calendar(null), behind, now).get("stale")).toBe("heartbeat 15 min old (limit 15 min in session)");
+  });
+
+  // The pipeline stops at the close and the agent keeps pinging overnight.
+  const lastBeatTuesday = Date.UTC(2026, 10, 24, 21, 0); // Tue 16:00 EST
+  const overnight = (now: number) => beatRecord(now - 60 * SECOND, lastBeatTuesday);
+  const wednesdayOpen = Date.UTC(2026, 10, 25, 14, 30); // Wed 09:30 EST
+
+  it.each([
+    ["a minute before the open", wednesdayOpen - 60 * SECOND, undefined],
+    ["at the opening bell", wednesdayOpen, undefined],
+    ["899 s after the open", wednesdayOpen + 899 * SECOND, undefined],
+    ["901 s after the open", wednesdayOpen + 901 * SECOND, "heartbeat 17.8 h old (limit 15 min in session)"],
+  ])("counts from the session open, not the overnight gap: %s", (_label, now, expected) => {
+    expect(observed(calendar(null), overnight(now), now).get("stale")).toBe(expected);
+  });
+
+  it("pages a stale heartbeat only after confirmation, and says so when it is fresh again", () => {
+    const ticks = new Ticks(calendar(null));
+    expect(ticks.at(wednesdayOpen + 901 * SECOND, overnight(wednesdayOpen + 901 * SECOND))).toEqual([]);
+    expect(ticks.at(wednesdayOpen + 961 * SECOND, overnight(wednesdayOpen + 961 * SECOND))).toEqual([
+      "🔴 <b>alpha</b> STALE: heartbeat 17.8 h old (limit 15 min in session)",
+    ]);
+    const fresh = beatRecord(wednesdayOpen + 20 * MINUTE, wednesdayOpen + 20 * MINUTE - 30 * SECOND);
+    expect(ticks.at(wednesdayOpen + 20 * MINUTE + 10 * SECOND, fresh)).toEqual([
+      "✅ <b>alpha</b> STALE over after 5 min: heartbeat fresh again",
+    ]);
+  });
+
+  // DST ends Sunday 2026-11-01: Friday's close is 20:00 UTC (EDT), Monday's open 14:30 UTC (EST).
+  const fridayCloseOct30 = Date.UTC(2026, 9, 30, 20, 0);
+  const mondayOpenNov2 = Date.UTC(2026, 10, 2, 14, 30);
+  // DST starts Sunday 2026-03-08: Friday's close is 21:00 UTC (EST), Monday's open 13:30 UTC (EDT).
+  const fridayCloseMar6 = Date.UTC(2026, 2, 6, 21, 0);
+  const mondayOpenMar9 = Date.UTC(2026, 2, 9, 13, 30);
+
+  it.each([
+    ["Sat noon, fall-back weekend", fridayCloseOct30, Date.UTC(2026, 9, 31, 16, 0), undefined],
+    ["Sun 01:30 (the repeated hour)", fridayCloseOct30, Date.UTC(2026, 10, 1, 6, 30), undefined],
+    ["Mon 09:45 EDT would be 13:45 UTC: still 08:45 EST, closed", fridayCloseOct30, mondayOpenNov2 - 45 * MINUTE, undefined],
+    ["Mon 899 s after the 09:30 EST open", fridayCloseOct30, mondayOpenNov2 + 899 * SECOND, undefined],
+    ["Mon 901 s after the 09:30 EST open", fridayCloseOct30, mondayOpenNov2 + 901 * SECOND, "heartbeat 66.8 h old (limit 15 min in session)"],
+    ["Sun, spring-forward weekend", fridayCloseMar6, Date.UTC(2026, 2, 8, 15, 0), undefined],
+    ["Mon 899 s after the 09:30 EDT open", fridayCloseMar6, mondayOpenMar9 + 899 * SECOND, undefined],
+    ["Mon 901 s after the 09:30 EDT open", fridayCloseMar6, mondayOpenMar9 + 901 * SECOND, "heartbeat 64.8 h old (limit 15 min in session)"],
+    ["Mon 10:29 EDT (09:29 in EST terms): in session", fridayCloseMar6, mondayOpenMar9 + 59 * MINUTE, "heartbeat 65.5 h old (limit 15 min in session)"],
+  ])("across a DST change: %s", (_label, lastBeat, now, expected) => {
+    expect(observed(calendar(null), beatRecord(now - 60 * SECOND, lastBeat), now).get("stale")).toBe(expected);
+  });
+
+  it.each([
+    ["Thanksgiving 11:00 EST: a holiday, closed", Date.UTC(2026, 10, 26, 16, 0), undefined],
+    ["the Friday after, 901 s after the open", Date.UTC(2026, 10, 27, 14, 30) + 901 * SECOND, "heartbeat 41.8 h old (limit 15 min in session)"],
+  ])("on a holiday: %s", (_label, now, expected) => {
+    const lastBeatWednesday = Date.UTC(2026, 10, 25, 21, 0);
+    expect(observed(calendar(null), beatRecord(now - 60 * SECOND, lastBeatWednesday), now).get("stale")).toBe(expected);
+  });
+});
+
+describe("failing", () => {
+  it("pages a status other than ok at once with the extra keys, and recovers", () => {
+    const ticks = new Ticks();
+    const halted = makeRecord({
+      receivedAt: T0,
+      body: { files: { heartbeat: heartbeatFile({ at: T0 / 1000 - 5, status: "halted", positions: 3 }), circuit: { state: "missing" } } },
+    });
+    expect(ticks.at(T0 + 10 * SECOND, halted)).toEqual(['🔴 <b>alpha</b> FAILING: status &quot;halted&quot; {&quot;positions&quot;:3}']);
+    expect(ticks.at(T0 + 70 * SECOND, halted)).toEqual([]);
+    expect(ticks.at(T0 + 5 * MINUTE + 10 * SECOND, beatRecord(T0 + 5 * MINUTE, T0 + 5 * MINUTE - 5 * SECOND))).toEqual([
+      "✅ <b>alpha</b> FAILING over after 5 min: status &quot;ok&quot; again",
+    ]);
+  });
+});
+
+describe("unreadable files: each bad state is its own alarm, never ok, never silence", () => {
+  const truncated = '{"at": 1795389457.66, "sta';
+  it.each([
+    ["missing", { state: "missing" }, "heartbeat.json missing: the file does not exist"],
+    ["empty (reported by the agent)", { state: "empty", size: 0 }, "heartbeat.json empty: the file is empty (0 bytes: a crash mid-write?)"],
+    ["empty (0 bytes of text)", rawFile(""), "heartbeat.json empty: the file is empty (0 bytes: a crash mid-write?)"],
+    ["unreadable", { state: "unreadable", error: "EACCES: permission denied" }, "heartbeat.json unreadable: the agent cannot read the file: EACCES: permission denied"],
+    ["too large", { state: "too_large", size: 20_000 }, "heartbeat.json too large: the file is larger than the agent sends"],
+    ["truncated JSON", rawFile(truncated), `heartbeat.json corrupt: not JSON (truncated write?): ${truncated}`],
+    ["not JSON at all", rawFile("OK\n"), "heartbeat.json corrupt: not JSON (truncated write?): OK "],
+    ["wrong shape (at is a string)", rawFile('{"at":"yesterday","status":"ok"}'), /^heartbeat\.json wrong shape: at: /],
+    ["wrong shape (no status)", rawFile('{"at":1795389457.66}'), /^heartbeat\.json wrong shape: status: /],
+    ["wrong shape (an array)", rawFile("[1,2]"), /^heartbeat\.json wrong shape: /],
+  ] as const)("heartbeat.json %s", (_label, file, expected) => {
+    const ticks = new Ticks();
+    const record = makeRecord({ receivedAt: T0, body: { files: { heartbeat: file, circuit: { state: "missing" } } } });
+    const lines = ticks.at(T0 + 10 * SECOND, record);
+    expect(ticks.open()).toEqual(["heartbeat_unreadable"]);
+    expect(ticks.condition("heartbeat_unreadable")?.detail).toMatch(typeof expected === "string" ? new RegExp(`^${escapeRegExp(expected)}$`) : expected);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^🔴 <b>alpha<\/b> HEARTBEAT UNREADABLE: heartbeat\.json /);
+  });
+
+  it("an unreadable heartbeat neither recovers nor re-pages a failing status it can no longer see", () => {
+    const ticks = new Ticks();
+    ticks.at(T0 + 10 * SECOND, beatRecord(T0, T0 - 5 * SECOND, "halted"));
+    const corrupt = makeRecord({ receivedAt: T0 + MINUTE, body: { files: { heartbeat: rawFile("{"), circuit: { state: "missing" } } } });
+    expect(ticks.at(T0 + MINUTE + 10 * SECOND, corrupt)).toEqual(["🔴 <b>alpha</b> HEARTBEAT UNREADABLE: heartbeat.json corrupt: not JSON (truncated write?): {"]);
+    expect(ticks.open().sort()).toEqual(["failing", "heartbeat_unreadable"]);
+    expect(ticks.at(T0 + 2 * MINUTE + 10 * SECOND, beatRecord(T0 + 2 * MINUTE, T0 + 2 * MINUTE - 5 * SECOND))).toEqual([
+      "✅ <b>alpha</b> FAILING over after 2 min: status &quot;ok&quot; again",
+      "✅ <b>alpha</b> HEARTBEAT UNREADABLE over after 1 min: heartbeat.json readable again",
+    ]);
+  });
+
+  it("a missing circuit.json is green and raises nothing, but is shown as missing", () => {
+    const ticks = new Ticks();
+    const record = beatRecord(T0, T0 - 5 * SECOND, "ok", { state: "missing" });
+    expect(ticks.at(T0 + 10 * SECOND, record)).toEqual([]);
+    expect(ticks.open()).toEqual([]);
+    expect(record.circuit).toEqual({ state: "missing", detail: "the file does not exist" });
+  });
+
+  it.each([
+    ["empty", rawFile(""), "circuit.json empty: the file is empty (0 bytes: a crash mid-write?)"],
+    ["truncated", rawFile('{"paused": tr'), 'circuit.json corrupt: not JSON (truncated write?): {"paused": tr'],
+    ["wrong shape", rawFile('{"paused":"yes"}'), /^circuit\.json wrong shape: paused: /],
+    ["unreadable", { state: "unreadable" }, "circuit.json unreadable: the agent cannot read the file"],
+    ["too large", { state: "too_large" }, "circuit.json too large: the file is larger than the agent sends"],
+  ] as const)("an %s circuit.json is an alarm (the breaker's state is unknown)", (_label, file, expected) => {
+    const ticks = new Ticks();
+    const lines = ticks.at(T0 + 10 * SECOND, beatRecord(T0, T0 - 5 * SECOND, "ok", file));
+    expect(ticks.open()).toEqual(["circuit_unreadable"]);
+    const detail = ticks.condition("circuit_unreadable")?.detail ?? "";
+    if (typeof expected === "string") expect(detail).toBe(expected);
+    else expect(detail).toMatch(expected);
+    expect(lines).toEqual([`🔴 <b>alpha</b> CIRCUIT UNREADABLE: ${escapeHtmlForTest(detail)}`]);
+  });
+});
+
+describe("tripped and resumed", () => {
+  const paused = circuitFile({ paused: true, reason: "heartbeat stale: 1200s > 900s", since: 1795389457.66 });
+  const alert = "🔴 <b>alpha</b> CIRCUIT TRIPPED: circuit paused: heartbeat stale: 1200s &gt; 900s since 2026-11-22T23:17:37.660Z";
+
+  it.each([
+    ["paused: false", circuitFile({ paused: false }), "circuit resumed (paused: false)"],
+    ["the file removed", { state: "missing" } as const, "circuit.json removed: trading resumed"],
+  ])("pages the trip with reason and since at once, and recovers on %s", (_label, resumed, recovery) => {
+    const ticks = new Ticks();
+    expect(ticks.at(T0 + 10 * SECOND, beatRecord(T0, T0 - 5 * SECOND, "ok", paused))).toEqual([alert]);
+    expect(ticks.at(T0 + 3 * MINUTE + 10 * SECOND, beatRecord(T0 + 3 * MINUTE, T0 + 3 * MINUTE - 5 * SECOND, "ok", resumed))).toEqual([
+      `✅ <b>alpha</b> CIRCUIT TRIPPED over after 3 min: ${recovery}`,
+    ]);
+    expect(ticks.open()).toEqual([]);
+  });
+
+  it("reminds once a day at reminderAt local time while the circuit stays paused", () => {
+    const ticks = new Ticks({ hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
+    const at = (now: number) => ticks.at(now, beatRecord(now - 30 * SECOND, now - 40 * SECOND, "ok", paused));
+    const reminder = "⏸️ <b>alpha</b> still CIRCUIT TRIPPED: circuit paused: heartbeat stale: 1200s &gt; 900s since 2026-11-22T23:17:37.660Z";
+    expect(at(Date.UTC(2026, 10, 24, 15, 0))).toEqual([alert]); // Tue 10:00 EST
+    expect(at(Date.UTC(2026, 10, 24, 15, 30))).toEqual([]); // no 30-minute repeat for a trip
+    expect(at(Date.UTC(2026, 10, 24, 21, 0))).toEqual([]);
+    expect(at(Date.UTC(2026, 10, 25, 13, 59))).toEqual([]); // Wed 08:59 EST
+    expect(at(Date.UTC(2026, 10, 25, 14, 0))).toEqual([reminder]); // Wed 09:00 EST
+    expect(at(Date.UTC(2026, 10, 25, 14, 0))).toEqual([]); // the same tick again
+    expect(at(Date.UTC(2026, 10, 25, 14, 1))).toEqual([]);
+    expect(at(Date.UTC(2026, 10, 25, 23, 59))).toEqual([]);
+    expect(at(Date.UTC(2026, 10, 26, 14, 0))).toEqual([reminder]); // Thanksgiving too: the circuit is still paused
+  });
+
+  it("reminds at 09:00 local time across the DST change (14:00 UTC after the fall-back, not 13:00)", () => {
+    const ticks = new Ticks({ hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
+    const at = (now: number) => ticks.at(now, beatRecord(now - 30 * SECOND, now - 40 * SECOND, "ok", paused));
+    const reminder = "⏸️ <b>alpha</b> still CIRCUIT TRIPPED: circuit paused: heartbeat stale: 1200s &gt; 900s since 2026-11-22T23:17:37.660Z";
+    expect(at(Date.UTC(2026, 9, 31, 16, 0))).toEqual([alert]); // Sat 12:00 EDT
+    expect(at(Date.UTC(2026, 10, 1, 13, 0))).toEqual([]); // Sun 08:00 EST (09:00 by Saturday's offset)
+    expect(at(Date.UTC(2026, 10, 1, 13, 59))).toEqual([]);
+    expect(at(Date.UTC(2026, 10, 1, 14, 0))).toEqual([reminder]); // Sun 09:00 EST
+  });
+});
+
+describe("skew", () => {
+  it.each([
+    ["5 s ahead", 5_000, undefined],
+    ["5.1 s ahead", 5_100, "host clock ahead by 5.1 s (limit 5 s)"],
+    ["5 s behind", -5_000, undefined],
+    ["5.1 s behind", -5_100, "host clock behind by 5.1 s (limit 5 s)"],
+    ["an hour ahead", 3_600_000, "host clock ahead by 3600.0 s (limit 5 s)"],
+  ])("%s", (_label, skewMs, expected) => {
+    expect(observed({}, makeRecord({ receivedAt: T0, skewMs }), T0 + 10 * SECOND).get("skewed")).toBe(expected);
+  });
+
+  it("pages after confirmation and recovers when the clock is fixed", () => {
+    const ticks = new Ticks();
+    expect(ticks.at(T0 + 10 * SECOND, makeRecord({ receivedAt: T0, skewMs: -6_000 }))).toEqual([]);
+    expect(ticks.at(T0 + 70 * SECOND, makeRecord({ receivedAt: T0 + MINUTE, skewMs: -6_000 }))).toEqual([
+      "🔴 <b>alpha</b> CLOCK SKEW: host clock behind by 6.0 s (limit 5 s)",
+    ]);
+    expect(ticks.at(T0 + 130 * SECOND, makeRecord({ receivedAt: T0 + 2 * MINUTE, skewMs: 200 }))).toEqual([
+      "✅ <b>alpha</b> CLOCK SKEW over after 2 min: host clock within limits (0.2 s)",
+    ]);
+  });
+});
+
+describe("repeats, acks and mutes", () => {
+  const halted = (now: number) => beatRecord(now - 10 * SECOND, now - 20 * SECOND, "halted");
+  const healthy = (now: number) => beatRecord(now - 10 * SECOND, now - 20 * SECOND, "ok");
+  const start = T0 + 10 * SECOND;
+  const alert = "🔴 <b>alpha</b> FAILING: status &quot;halted&quot;";
+  const repeat = "🔁 <b>alpha</b> still FAILING (unacknowledged): status &quot;halted&quot;";
+
+  it("repeats an unacknowledged alert every repeatMinutes, not before", () => {
+    const ticks = new Ticks();
+    expect(ticks.at(start, halted(start))).toEqual([alert]);
+    expect(ticks.at(start + 30 * MINUTE - SECOND, halted(start + 30 * MINUTE - SECOND))).toEqual([]);
+    expect(ticks.at(start + 30 * MINUTE, halted(start + 30 * MINUTE))).toEqual([repeat]);
+    expect(ticks.at(start + 30 * MINUTE, halted(start + 30 * MINUTE))).toEqual([]);
+    expect(ticks.at(start + 60 * MINUTE - SECOND, halted(start + 60 * MINUTE - SECOND))).toEqual([]);
+    expect(ticks.at(start + 60 * MINUTE, halted(start + 60 * MINUTE))).toEqual([repeat]);
+  });
+
+  it("never repeats with repeatMinutes 0", () => {
+    const ticks = new Ticks({ alerts: { repeatMinutes: 0 } });
+    expect(ticks.at(start, halted(start))).toEqual([alert]);
+    expect(ticks.at(start + 3 * HOUR, halted(start + 3 * HOUR))).toEqual([]);
+  });
+
+  it("an ack stops the repeats but not the recovery", () => {
+    const ticks = new Ticks();
+    expect(ticks.at(start, halted(start))).toEqual([alert]);
+    const acked: OperatorView = { acked: [incidentId("alpha", "failing", start)], mutedUntil: null };
+    expect(ticks.at(start + 30 * MINUTE, halted(start + 30 * MINUTE), acked)).toEqual([]);
+    expect(ticks.at(start + 90 * MINUTE, halted(start + 90 * MINUTE), acked)).toEqual([]);
+    expect(ticks.at(start + 91 * MINUTE, healthy(start + 91 * MINUTE), acked)).toEqual([
+      "✅ <b>alpha</b> FAILING over after 91 min: status &quot;ok&quot; again",
+    ]);
+  });
+
+  it("an ack of one incident does not silence the next one", () => {
+    const ticks = new Ticks();
+    ticks.at(start, halted(start));
+    const acked: OperatorView = { acked: [incidentId("alpha", "failing", start)], mutedUntil: null };
+    ticks.at(start + MINUTE, healthy(start + MINUTE), acked);
+    expect(ticks.at(start + 2 * MINUTE, halted(start + 2 * MINUTE), acked)).toEqual([alert]);
+    expect(ticks.at(start + 32 * MINUTE, halted(start + 32 * MINUTE), acked)).toEqual([repeat]);
+  });
+
+  it("a mute swallows alerts and repeats while it lasts; the incident is still repeated after it ends", () => {
+    const ticks = new Ticks();
+    const muted: OperatorView = { acked: [], mutedUntil: start + 45 * MINUTE };
+    expect(ticks.at(start, halted(start), muted)).toEqual([]);
+    expect(ticks.condition("failing")?.pagedAt).toBe(start);
+    expect(ticks.at(start + 30 * MINUTE, halted(start + 30 * MINUTE), muted)).toEqual([]);
+    expect(ticks.at(start + 45 * MINUTE, halted(start + 45 * MINUTE), muted)).toEqual([repeat]);
+  });
+});
+
+describe("a stale (older) KV read cannot open, close or re-open anything", () => {
+  const paused = circuitFile({ paused: true, reason: "manual" });
+  const trippedAlert = "🔴 <b>alpha</b> CIRCUIT TRIPPED: circuit paused: manual";
+
+  it("cannot close: an older unpaused record after a paused one", () => {
+    const ticks = new Ticks();
+    const older = beatRecord(T0 - MINUTE, T0 - 70 * SECOND);
+    const newer = beatRecord(T0, T0 - 10 * SECOND, "ok", paused);
+    ticks.at(T0 - 50 * SECOND, older);
+    expect(ticks.at(T0 + 10 * SECOND, newer)).toEqual([trippedAlert]);
+    expect(ticks.at(T0 + 70 * SECOND, older)).toEqual([]);
+    expect(ticks.open()).toEqual(["tripped"]);
+  });
+
+  it("cannot re-open: an older paused record after the resume", () => {
+    const ticks = new Ticks();
+    const trip = beatRecord(T0, T0 - 10 * SECOND, "ok", paused);
+    ticks.at(T0 + 10 * SECOND, trip);
+    expect(ticks.at(T0 + 70 * SECOND, beatRecord(T0 + MINUTE, T0 + 50 * SECOND))).toEqual([
+      "✅ <b>alpha</b> CIRCUIT TRIPPED over after 1 min: circuit.json removed: trading resumed",
+    ]);
+    expect(ticks.at(T0 + 130 * SECOND, trip)).toEqual([]);
+    expect(ticks.at(T0 + 190 * SECOND, trip)).toEqual([]);
+    expect(ticks.open()).toEqual([]);
+  });
+
+  it("cannot re-open dark: the pre-outage record read after the host came back", () => {
+    const ticks = new Ticks();
+    const beforeGap = makeRecord({ receivedAt: T0 });
+    ticks.at(T0 + 10 * SECOND, beforeGap);
+    ticks.at(T0 + 241 * SECOND, beforeGap);
+    ticks.at(T0 + 301 * SECOND, beforeGap);
+    expect(ticks.at(T0 + 10 * MINUTE, makeRecord({ receivedAt: T0 + 9 * MINUTE, body: { seq: 9 } }))).toHaveLength(1);
+    // Until 4 min after the newer record, the older copy cannot make the host look dark.
+    for (let minute = 11; minute <= 13; minute++) expect(ticks.at(T0 + minute * MINUTE, beforeGap)).toEqual([]);
+    expect(ticks.open()).toEqual([]);
+  });
+
+  it("cannot open: an older record read after a newer one with nothing new in it", () => {
+    const ticks = new Ticks();
+    // The heartbeat in the older record is 800 s old; the newer one is fresh.
+    const older = beatRecord(T0, T0 - 800 * SECOND);
+    const newer = beatRecord(T0 + 5 * MINUTE, T0 + 5 * MINUTE - 30 * SECOND);
+    expect(ticks.at(T0 + 10 * SECOND, older)).toEqual([]);
+    expect(ticks.at(T0 + 5 * MINUTE + 10 * SECOND, newer)).toEqual([]);
+    // Two ticks in a row read the older copy (KV lag past a minute): neither dark nor stale.
+    expect(ticks.at(T0 + 6 * MINUTE, older)).toEqual([]);
+    expect(ticks.at(T0 + 7 * MINUTE, older)).toEqual([]);
+    expect(ticks.open()).toEqual([]);
+  });
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function escapeHtmlForTest(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
