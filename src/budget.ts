@@ -88,9 +88,9 @@ export function hostBudget(host: HostConfig, config: Config): HostBudget {
     writes,
     reads,
     requests: pingsPerDay,
-    darkPageWithinSeconds: host.darkAfterSeconds + timing.cronPeriodSeconds + confirm,
-    stalePageWithinSeconds: host.maxAgeInSessionSeconds + timing.cronPeriodSeconds + confirm,
-    changePageWithinSeconds: host.intervalSeconds + timing.kvLagSeconds + timing.cronPeriodSeconds,
+    darkPageWithinSeconds: host.darkAfterSeconds + timing.cronPeriodSeconds + confirm + timing.settleSeconds,
+    stalePageWithinSeconds: host.maxAgeInSessionSeconds + timing.cronPeriodSeconds + confirm + timing.settleSeconds,
+    changePageWithinSeconds: host.intervalSeconds + timing.kvLagSeconds + timing.cronPeriodSeconds + timing.settleSeconds,
     sessionShare: sessionShare(host),
   };
 }

@@ -85,9 +85,14 @@ export const RawConfig = z
         replayWindowSeconds: seconds(30).max(3600).default(300),
         /** How often the cron records that it ran, when nothing else changed. Defaults by plan. */
         tickRecordSeconds: seconds(60).optional(),
+        /**
+         * Before sending, the cron waits this long and reads KV again, so a stale read of
+         * its own state cannot repeat a page. Longer than KV's shortest edge cache (30 s).
+         */
+        settleSeconds: seconds(0).max(300).default(31),
       })
       .strict()
-      .default({ kvLagSeconds: 60, confirmSeconds: 60, replayWindowSeconds: 300 }),
+      .default({ kvLagSeconds: 60, confirmSeconds: 60, replayWindowSeconds: 300, settleSeconds: 31 }),
     alerts: z
       .object({
         /** Repeat an unacknowledged alert this often; 0 turns repeats off. */
@@ -128,6 +133,7 @@ export interface Config {
     confirmSeconds: number;
     replayWindowSeconds: number;
     tickRecordSeconds: number;
+    settleSeconds: number;
     cronPeriodSeconds: number;
   };
   alerts: { repeatMinutes: number; timezone: string; digestAt: string | null; deadManUrl: string | null };
@@ -192,6 +198,7 @@ export function parseConfig(raw: unknown): Config {
     confirmSeconds: top.timing.confirmSeconds,
     replayWindowSeconds: top.timing.replayWindowSeconds,
     tickRecordSeconds: top.timing.tickRecordSeconds ?? planDefaults.tickRecordSeconds,
+    settleSeconds: top.timing.settleSeconds,
     cronPeriodSeconds: CRON_PERIOD_SECONDS,
   };
 

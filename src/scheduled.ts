@@ -1,28 +1,15 @@
-// The cron tick: read every host's record, judge, queue one message for all changes,
-// persist, deliver. The state is written before anything is sent, so a tick whose
-// write fails sends nothing it could repeat; and when KV itself fails, the operator
-// hears once that the monitor is degraded instead of "every host is dark".
-import { localDay } from "./calendar.ts";
+// The cron tick's I/O: read every host's record, plan (tick-plan.ts, pure), persist,
+// deliver. The state is written before anything is sent, so a tick whose write fails
+// sends nothing it could repeat; and when KV itself fails, the operator hears once that
+// the monitor is degraded instead of "every host is dark".
 import { type Config, ConfigError } from "./config.ts";
-import { type AlertEvent, judgeHost, type HostJudgement, type OperatorView } from "./judge.ts";
+import type { AlertEvent } from "./judge.ts";
 import { loadConfig, telegramTargetFromRaw } from "./load-config.ts";
-import { escapeHtml, renderConfigError, renderDegraded, renderDegradedOver, renderTick } from "./messages.ts";
-import { reviewFollowUps } from "./follow-ups.ts";
-import {
-  type CronState,
-  emptyCronState,
-  type FollowUps,
-  type InlineButton,
-  type OperatorState,
-  type OutboxMessage,
-  Store,
-  type StoredCommand,
-} from "./store.ts";
+import { renderConfigError, renderDegraded } from "./messages.ts";
+import { type CronState, emptyCronState, type OutboxMessage, Store } from "./store.ts";
 import { deliverOutbox, type Fetch, TelegramClient } from "./telegram.ts";
+import { planTick, type TickInputs } from "./tick-plan.ts";
 
-const DAY_MS = 86_400_000;
-/** Undelivered pages kept at most; past this the oldest are dropped (and that is said). */
-const MAX_OUTBOX = 50;
 const DEGRADED_NOTICE_EVERY_MS = 3_600_000;
 
 export interface TickDeps {
@@ -45,8 +32,20 @@ export const realDeps: TickDeps = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
-function operatorView(state: OperatorState | null | undefined): OperatorView {
-  return { acked: state?.acked.map((ack) => ack.incidentId) ?? [], mutedUntil: state?.mutedUntil ?? null };
+type ReadResult = { ok: true; inputs: TickInputs } | { ok: false; error: string };
+
+async function readInputs(store: Store, hostIds: string[]): Promise<ReadResult> {
+  try {
+    const [stored, records, operators, commands] = await Promise.all([
+      store.getCronState(),
+      store.getPingRecords(hostIds),
+      store.getOperatorStates(hostIds),
+      store.getCommands(hostIds),
+    ]);
+    return { ok: true, inputs: { stored, records, operators, commands } };
+  } catch (error) {
+    return { ok: false, error: `read failed: ${describe(error)}` };
+  }
 }
 
 function describe(error: unknown): string {
@@ -66,93 +65,22 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
   const telegram = new TelegramClient(config.telegram.baseUrl, env.TELEGRAM_BOT_TOKEN, deps.fetch);
   const hostIds = config.hosts.map((host) => host.id);
 
-  let stored: CronState | null;
-  let records: Map<string, Awaited<ReturnType<Store["getPingRecord"]>>>;
-  let operators: Map<string, OperatorState | null>;
-  let commands: Map<string, StoredCommand | null>;
-  try {
-    [stored, records, operators, commands] = await Promise.all([
-      store.getCronState(),
-      store.getPingRecords(hostIds),
-      store.getOperatorStates(hostIds),
-      store.getCommands(hostIds),
-    ]);
-  } catch (error) {
-    return reportDegraded(telegram, config, `read failed: ${describe(error)}`, now);
+  const read = await readInputs(store, hostIds);
+  if (!read.ok) return reportDegraded(telegram, config, read.error, now);
+  let plan = planTick(config, read.inputs, now);
+
+  // A page planned from a stale read of the cron's own state would repeat one already
+  // sent. Before sending anything, wait out KV's edge cache, read again and plan again.
+  if ((plan.newMessages.length > 0 || plan.next.outbox.length > 0) && config.timing.settleSeconds > 0) {
+    await deps.sleep(config.timing.settleSeconds * 1000);
+    const fresh = await readInputs(store, hostIds);
+    if (!fresh.ok) return reportDegraded(telegram, config, fresh.error, now);
+    plan = planTick(config, fresh.inputs, deps.now());
   }
-
-  const state: CronState = stored ?? { ...emptyCronState(now), lastTickAt: 0 };
-  const events: AlertEvent[] = [];
-  const hosts: Record<string, HostJudgement> = {};
-  const followUps: Record<string, FollowUps> = {};
-  const notes: string[] = [];
-  let changed = stored === null || Object.keys(state.hosts).some((id) => !hostIds.includes(id));
-  for (const host of config.hosts) {
-    const record = records.get(host.id) ?? null;
-    const operator = operators.get(host.id) ?? null;
-    const result = judgeHost({ host, config, record, previous: state.hosts[host.id], operator: operatorView(operator), now });
-    hosts[host.id] = result.judgement;
-    events.push(...result.events);
-    changed ||= result.changed;
-
-    const review = reviewFollowUps({
-      host,
-      timing: config.timing,
-      previous: state.followUps[host.id],
-      operator,
-      command: commands.get(host.id) ?? null,
-      record,
-      openConditions: Object.keys(result.judgement.conditions),
-      now,
-    });
-    followUps[host.id] = review.followUps;
-    notes.push(...review.lines);
-    changed ||= review.changed;
-  }
-
-  const notices: string[] = [];
-  if (stored === null) notices.push(renderWatching(config));
-  if (state.degradedSince !== null) notices.push(renderDegradedOver(state.degradedSince, now));
-  if (state.configErrorPaged !== null) notices.push(`✅ <b>witness</b>: configuration valid again; watching ${config.hosts.length} host(s).`);
-  let digestDate = state.digestDate;
-  if (config.alerts.digestAt !== null) {
-    const today = localDay(config.alerts.timezone, now, config.alerts.digestAt);
-    if (today.reached && digestDate !== today.date) {
-      // The first tick after deploy counts as today's digest: the "watching" notice proves the path.
-      if (stored !== null) notices.push(renderDigest(config, hosts, state, now));
-      digestDate = today.date;
-      changed = true;
-    }
-  }
-
-  const tickTexts = renderTick(events, notes);
-  const buttons = pageButtons(events, config);
-  const newMessages: OutboxMessage[] = [...notices, ...tickTexts].map((text, index, all) => ({
-    id: `${now}-${index}`,
-    createdAt: now,
-    text,
-    attempts: 0,
-    // The buttons go under the last part of the tick's page.
-    ...(index === all.length - 1 && tickTexts.length > 0 && buttons.length > 0 ? { buttons } : {}),
-  }));
-  const pagesSentAt = state.pagesSentAt.filter((at) => now - at < DAY_MS);
-  if (events.some((event) => event.type !== "recovery")) pagesSentAt.push(now);
-
-  let next: CronState = {
-    ...state,
-    lastTickAt: now,
-    hosts,
-    followUps,
-    outbox: capOutbox([...state.outbox, ...newMessages], now),
-    pagesSentAt,
-    digestDate,
-    configErrorPaged: null,
-    degradedSince: null,
-  };
+  let next = plan.next;
 
   let wrote = 0;
-  const tickRecordDue = now - state.lastTickAt >= config.timing.tickRecordSeconds * 1000;
-  if (changed || newMessages.length > 0 || state.degradedSince !== null || state.configErrorPaged !== null || tickRecordDue) {
+  if (plan.mustWrite) {
     try {
       await store.putCronState(next);
       wrote++;
@@ -176,45 +104,16 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
   await pingDeadMan(config, deps);
   return {
     outcome: "judged",
-    events,
+    events: plan.events,
     delivered: delivered.count,
     undelivered: next.outbox.length,
     wrote,
   };
 }
 
-/**
- * Acknowledge, mute and (where the host allows it) pause buttons for every host with a
- * new or repeated problem this tick. Callback data: "<action>|<hostId>", at most 64 bytes.
- */
-export function pageButtons(events: readonly AlertEvent[], config: Config): InlineButton[][] {
-  const hostIds = [...new Set(events.filter((event) => event.type !== "recovery").map((event) => event.hostId))];
-  return hostIds.map((hostId) => {
-    const host = config.hosts.find((candidate) => candidate.id === hostId);
-    const row: InlineButton[] = [
-      { text: `✔️ Ack ${hostId}`, data: `ack|${hostId}` },
-      { text: "🔕 Mute 1 h", data: `mute|${hostId}` },
-    ];
-    if (host?.allowRemotePause) row.push({ text: "⏸️ Pause trading", data: `pause|${hostId}` });
-    return row.filter((button) => new TextEncoder().encode(button.data).length <= 64);
-  });
-}
-
 function inlineKeyboard(buttons: OutboxMessage["buttons"]): unknown {
   if (buttons === undefined || buttons.length === 0) return undefined;
   return { inline_keyboard: buttons.map((row) => row.map((button) => ({ text: button.text, callback_data: button.data }))) };
-}
-
-function capOutbox(outbox: OutboxMessage[], now: number): OutboxMessage[] {
-  if (outbox.length <= MAX_OUTBOX) return outbox;
-  const dropped = outbox.length - MAX_OUTBOX + 1;
-  const notice: OutboxMessage = {
-    id: `${now}-dropped`,
-    createdAt: now,
-    text: `⚠️ <b>witness</b>: ${dropped} older undelivered message(s) were dropped while Telegram was unreachable.`,
-    attempts: 0,
-  };
-  return [notice, ...outbox.slice(dropped)];
 }
 
 async function deliver(
@@ -253,20 +152,6 @@ async function pingDeadMan(config: Config, deps: TickDeps): Promise<void> {
   } catch (error) {
     console.error(`cron: dead-man URL unreachable: ${describe(error)}`);
   }
-}
-
-function renderWatching(config: Config): string {
-  const lines = config.hosts.map(
-    (host) => `• <b>${escapeHtml(host.id)}</b>: ping every ${host.intervalSeconds} s, dark after ${Math.round(host.darkAfterSeconds / 60)} min`,
-  );
-  return [`👋 <b>witness</b> is watching ${config.hosts.length} host(s):`, ...lines].join("\n");
-}
-
-function renderDigest(config: Config, hosts: Record<string, HostJudgement>, state: CronState, now: number): string {
-  const open = config.hosts.flatMap((host) => Object.keys(hosts[host.id]?.conditions ?? {}).map((kind) => `${host.id} ${kind}`));
-  const pages = state.pagesSentAt.filter((at) => now - at < DAY_MS).length;
-  const status = open.length === 0 ? "all quiet" : `open: ${escapeHtml(open.join(", "))}`;
-  return `☀️ <b>witness daily</b>: ${status}. ${config.hosts.length} host(s) watched, ${pages} page(s) in the last 24 h, cron running (this message proves the path to your phone works).`;
 }
 
 // ---- degraded and misconfigured: said once, never as "every host is dark" ----

@@ -27,7 +27,9 @@ export function rawTestConfig(config: TestConfigInput = {}): Record<string, unkn
     plan: config.plan ?? "paid",
     telegram: { chatId: "4242", baseUrl: inject("telegramUrl"), ...config.telegram },
     alerts: { repeatMinutes: 30, timezone: "UTC", digestAt: null, ...config.alerts },
-    ...(config.timing ? { timing: config.timing } : {}),
+    // No settle wait by default: the tick() helper's sleep is instant, but the real
+    // scheduled export would really wait. Tests of the settle step set it themselves.
+    timing: { settleSeconds: 0, ...config.timing },
     ...(config.defaults ? { defaults: config.defaults } : {}),
     hosts: config.hosts ?? [{ id: "alpha" }],
   };
