@@ -55,7 +55,7 @@ function utc(ms: number): string {
 
 /** "90m", "1h", "1h30m", "2d", or a bare number of minutes. */
 export function parseDuration(text: string): number | null {
-  if (/^\d+$/.test(text)) return Number(text) * 60_000;
+  if (/^\d+$/.test(text)) return Number(text) > 0 ? Number(text) * 60_000 : null;
   const match = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$/.exec(text);
   if (!match || text === "") return null;
   const [, days = "0", hours = "0", minutes = "0"] = match;
@@ -128,9 +128,16 @@ async function runCommand(text: string, by: string, context: WebhookContext): Pr
     case "/status":
       if (hostArg !== undefined && host === undefined) return unknownHost("/status [host]");
       return { text: await statusText(context, host) };
-    case "/ack":
+    case "/ack": {
       if (!host) return unknownHost("/ack <host>");
-      return { text: await acknowledge(host, by, context) };
+      const kinds = await acknowledge(host, by, context);
+      return {
+        text:
+          kinds.length === 0
+            ? `Nothing to acknowledge on <b>${escapeHtml(host.id)}</b>.`
+            : `✔️ Acknowledged ${kinds.join(", ")} on <b>${escapeHtml(host.id)}</b> (${escapeHtml(by)}): repeats stop; the recovery will still be sent.`,
+      };
+    }
     case "/mute": {
       if (!host) return unknownHost("/mute <host> <duration, e.g. 1h>");
       const durationMs = parseDuration(args[1] ?? "");
@@ -155,16 +162,20 @@ async function operatorState(host: HostConfig, context: WebhookContext): Promise
   return (await context.store.getOperatorState(host.id)) ?? { acked: [], mutedUntil: null };
 }
 
-async function acknowledge(host: HostConfig, by: string, context: WebhookContext): Promise<string> {
+/** Acknowledges the host's paged, open incidents; returns their kinds (none: nothing was open). */
+async function acknowledge(host: HostConfig, by: string, context: WebhookContext): Promise<string[]> {
   const state = await context.store.getCronState();
   const open = Object.entries(state?.hosts[host.id]?.conditions ?? {}).filter(([, condition]) => condition.pagedAt !== null);
-  if (open.length === 0) return `Nothing to acknowledge on <b>${escapeHtml(host.id)}</b>.`;
+  if (open.length === 0) return [];
   const operator = await operatorState(host, context);
   const ids = open.map(([kind, condition]) => incidentId(host.id, kind as (typeof CONDITIONS)[number], condition.openedAt));
   const fresh = ids.filter((id) => !operator.acked.some((ack) => ack.incidentId === id));
-  const acked = [...operator.acked, ...fresh.map((id) => ({ incidentId: id, by, at: context.now }))].slice(-MAX_ACKED);
-  await context.store.putOperatorState(host.id, { ...operator, acked });
-  return `✔️ Acknowledged ${open.map(([kind]) => kind).join(", ")} on <b>${escapeHtml(host.id)}</b> (${escapeHtml(by)}): repeats stop; the recovery will still be sent.`;
+  // A second tap (or /ack after the button) costs no KV write.
+  if (fresh.length > 0) {
+    const acked = [...operator.acked, ...fresh.map((id) => ({ incidentId: id, by, at: context.now }))].slice(-MAX_ACKED);
+    await context.store.putOperatorState(host.id, { ...operator, acked });
+  }
+  return open.map(([kind]) => kind);
 }
 
 async function mute(host: HostConfig, durationMs: number, by: string, context: WebhookContext): Promise<string> {
@@ -236,7 +247,11 @@ async function runButton(
 
   switch (action) {
     case "ack": {
-      await acknowledge(host, by, context);
+      // The page may be older than its incident's recovery: say so rather than "acked".
+      if ((await acknowledge(host, by, context)).length === 0) {
+        await answer(`Nothing to acknowledge on ${host.id}.`);
+        return;
+      }
       await answer(`Acknowledged ${host.id}`);
       await replaceHostRow(`✔️ ${host.id} acked by ${by} at ${utc(context.now)}`);
       return;
@@ -273,7 +288,12 @@ async function runButton(
     }
     case "pausex": {
       const stored = await context.store.getCommand(host.id);
-      if (stored !== null && stored.command.id === commandId && stored.confirmedAt === null) await context.store.deleteCommand(host.id);
+      if (stored !== null && stored.command.id === commandId && stored.confirmedAt !== null) {
+        // The agent may already have it: "cancelled" could be a lie about a kill switch.
+        await answer("Already confirmed: the pause stays queued. Resuming is a human edit on the host.");
+        return;
+      }
+      if (stored !== null && stored.command.id === commandId) await context.store.deleteCommand(host.id);
       await answer("Cancelled");
       await editText(`Pause for <b>${escapeHtml(host.id)}</b> cancelled by ${escapeHtml(by)}.`);
       return;
