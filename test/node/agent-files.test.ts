@@ -97,6 +97,11 @@ describe("each file state is reported as itself", () => {
     expect(report.text).toHaveLength(MAX_FILE_TEXT_BYTES);
   });
 
+  it("8 KiB of control characters (sixfold once JSON-escaped): too_large with the reason, not a body the Worker refuses", async () => {
+    const report = await reportedHeartbeat((h) => writeFile(h.heartbeat, "\x01".repeat(MAX_FILE_TEXT_BYTES)));
+    expect(report).toMatchObject({ state: "too_large", size: MAX_FILE_TEXT_BYTES, error: expect.stringContaining("JSON-escaped") });
+  });
+
   it("a missing circuit.json is reported as missing, not as a file that said green", async () => {
     host = await makeHostDir(worker.secret);
     await runAgent(bundle, ["--once"], agentEnv(worker, host));
