@@ -129,7 +129,10 @@ async function deliver(
     sleep: deps.sleep,
   });
   const errorChanged = report.permanentError !== state.telegram.permanentError;
-  const changed = report.delivered.length > 0 || errorChanged || report.remaining.length !== state.outbox.length;
+  // A new delivery error is worth one write so /v1/status can say why pages wait; the
+  // same error on every tick of a long outage is not (it would burn the write quota).
+  const headErrorChanged = report.remaining[0] !== undefined && report.remaining[0].lastError !== state.outbox[0]?.lastError;
+  const changed = report.delivered.length > 0 || errorChanged || headErrorChanged || report.remaining.length !== state.outbox.length;
   return {
     changed,
     count: report.delivered.length,

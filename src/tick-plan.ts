@@ -5,7 +5,7 @@ import { localDay } from "./calendar.ts";
 import { reviewFollowUps } from "./follow-ups.ts";
 import type { Config } from "./config.ts";
 import { type AlertEvent, type HostJudgement, judgeHost, type OperatorView } from "./judge.ts";
-import { escapeHtml, renderDegradedOver, renderTick } from "./messages.ts";
+import { escapeHtml, renderDegradedOver, renderTick, splitLines } from "./messages.ts";
 import type { PingRecord } from "./records.ts";
 import {
   type CronState,
@@ -73,7 +73,7 @@ export function planTick(config: Config, inputs: TickInputs, now: number): TickP
   }
 
   const notices: string[] = [];
-  if (stored === null) notices.push(renderWatching(config));
+  if (stored === null) notices.push(...renderWatching(config));
   if (state.degradedSince !== null) notices.push(renderDegradedOver(state.degradedSince, now));
   if (state.configErrorPaged !== null) notices.push(`✅ <b>witness</b>: configuration valid again; watching ${config.hosts.length} host(s).`);
   let digestDate = state.digestDate;
@@ -146,11 +146,12 @@ function capOutbox(outbox: OutboxMessage[], now: number): OutboxMessage[] {
   return [notice, ...outbox.slice(dropped)];
 }
 
-function renderWatching(config: Config): string {
+/** Split like a page: with many hosts the list alone passes Telegram's 4096 characters. */
+function renderWatching(config: Config): string[] {
   const lines = config.hosts.map(
     (host) => `• <b>${escapeHtml(host.id)}</b>: ping every ${host.intervalSeconds} s, dark after ${Math.round(host.darkAfterSeconds / 60)} min`,
   );
-  return [`👋 <b>witness</b> is watching ${config.hosts.length} host(s):`, ...lines].join("\n");
+  return splitLines(`👋 <b>witness</b> is watching ${config.hosts.length} host(s):`, lines);
 }
 
 function renderDigest(config: Config, hosts: Record<string, HostJudgement>, state: CronState, now: number): string {

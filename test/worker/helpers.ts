@@ -234,3 +234,45 @@ export async function failTelegramNext(
 }
 
 export const MINUTE = 60_000;
+
+/**
+ * Two views of one KV namespace, as the ping route and a cron in another location see
+ * it: `writer` is the real namespace (recording when each `ping:` value was written);
+ * `reader` returns `ping:` values as they were `lagMs` ago on `clock`.
+ */
+export function laggingPingKv(kv: KVNamespace, lagMs: number, clock: () => number): { writer: KVNamespace; reader: KVNamespace } {
+  const history = new Map<string, Array<{ at: number; value: string }>>();
+  const asOf = (key: string): string | null => {
+    const cutoff = clock() - lagMs;
+    let value: string | null = null;
+    for (const entry of history.get(key) ?? []) if (entry.at <= cutoff) value = entry.value;
+    return value;
+  };
+  const passThrough = (target: KVNamespace, property: string | symbol): unknown => {
+    const value: unknown = Reflect.get(target, property, target);
+    return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+  };
+  const writer = new Proxy(kv, {
+    get(target, property) {
+      if (property !== "put") return passThrough(target, property);
+      return (key: string, value: string, ...rest: unknown[]) => {
+        if (key.startsWith("ping:")) history.set(key, [...(history.get(key) ?? []), { at: clock(), value }]);
+        return (target.put as (...args: unknown[]) => Promise<void>).call(target, key, value, ...rest);
+      };
+    },
+  });
+  const reader = new Proxy(kv, {
+    get(target, property) {
+      if (property !== "get") return passThrough(target, property);
+      return async (key: string | string[], ...rest: unknown[]) => {
+        const get = target.get as (...args: unknown[]) => Promise<unknown>;
+        if (Array.isArray(key)) {
+          const values = (await get.call(target, key, ...rest)) as Map<string, string | null>;
+          return new Map(key.map((name) => [name, name.startsWith("ping:") ? asOf(name) : (values.get(name) ?? null)]));
+        }
+        return key.startsWith("ping:") ? asOf(key) : get.call(target, key, ...rest);
+      };
+    },
+  });
+  return { writer, reader };
+}
