@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { localDay, sessionOpenedAt } from "./calendar.ts";
 import type { Config, HostConfig } from "./config.ts";
-import { clockSkewSeconds, heartbeatAgeAtPingSeconds, type PingRecord } from "./records.ts";
+import { clockSkewSeconds, heartbeatAgeAtPingSeconds, heartbeatAgeSeconds, type PingRecord } from "./records.ts";
 
 export const CONDITIONS = [
   "dark",
@@ -214,7 +214,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
             hostId: host.id,
             kind,
             type: "recovery",
-            detail: recoveryDetail(kind, before, record),
+            detail: recoveryDetail(kind, before, record, host, now),
             incidentId: incidentId(host.id, kind, before.openedAt),
             openedAt: before.openedAt,
             // A dark host was gone since its last ping, not since the judge noticed.
@@ -284,7 +284,7 @@ function minutes(ms: number): string {
 }
 
 /** What the agent's report says about the gap, for the message that ends it. */
-function recoveryDetail(kind: ConditionKind, before: ConditionState, record: PingRecord | null): string {
+function recoveryDetail(kind: ConditionKind, before: ConditionState, record: PingRecord | null, host: HostConfig, now: number): string {
   if (record === null) return "cleared";
   switch (kind) {
     case "dark": {
@@ -304,8 +304,15 @@ function recoveryDetail(kind: ConditionKind, before: ConditionState, record: Pin
       if (partition) return `pinging again after a ${partition}, boot id unchanged`;
       return "pinging again (the agent reported no failed pushes: the gap was between it and the Worker)";
     }
-    case "stale":
+    case "stale": {
+      // A session that closes ends the incident, but must not claim the pipeline is back.
+      const age = heartbeatAgeSeconds(record, now);
+      if (age !== null && age > host.maxAgeInSessionSeconds && sessionOpenedAt(host.calendar, now) === null) {
+        const outside = host.maxAgeOutOfSessionSeconds === null ? "off" : "relaxed";
+        return `the session closed and stale checks are ${outside} outside sessions; the heartbeat is still ${formatSeconds(age)} old`;
+      }
       return "heartbeat fresh again";
+    }
     case "failing":
       return record.heartbeat.state === "ok" ? `status "${record.heartbeat.status}" again` : "status cleared";
     case "heartbeat_unreadable":

@@ -225,6 +225,18 @@ describe("stale, by the trading calendar (America/New_York, 09:30-16:00, Thanksg
     ]);
   });
 
+  it("a stale incident ended by the close says so, not that the heartbeat is fresh", () => {
+    const ticks = new Ticks({ ...calendar(null), alerts: { repeatMinutes: 0 } });
+    const lastBeat = Date.UTC(2026, 10, 24, 19, 0); // Tue 14:00 EST, then the pipeline hangs
+    const at = (now: number) => ticks.at(now, beatRecord(now - 30 * SECOND, lastBeat));
+    at(Date.UTC(2026, 10, 24, 19, 20));
+    expect(at(Date.UTC(2026, 10, 24, 19, 21))).toEqual(["🔴 <b>alpha</b> STALE: heartbeat 21 min old (limit 15 min in session)"]);
+    expect(at(Date.UTC(2026, 10, 24, 20, 59))).toEqual([]);
+    expect(at(Date.UTC(2026, 10, 24, 21, 0))).toEqual([
+      "✅ <b>alpha</b> STALE over after 100 min: the session closed and stale checks are off outside sessions; the heartbeat is still 2.0 h old",
+    ]);
+  });
+
   // DST ends Sunday 2026-11-01: Friday's close is 20:00 UTC (EDT), Monday's open 14:30 UTC (EST).
   const fridayCloseOct30 = Date.UTC(2026, 9, 30, 20, 0);
   const mondayOpenNov2 = Date.UTC(2026, 10, 2, 14, 30);
