@@ -92,7 +92,6 @@ export class Agent {
     deadlineMs: number,
     options: { retries: boolean; onBuilt?: (body: PingBody) => void } = { retries: true },
   ): Promise<CycleResult> {
-    let failedAttempts = 0;
     let lastFailure = "stopped";
     while (!this.stopSignal.aborted) {
       const { body, rawBody } = await this.buildBody();
@@ -115,13 +114,16 @@ export class Agent {
       this.onFailure(body, outcome);
       lastFailure = outcome.message;
       if (!outcome.retriable || !options.retries) break;
-      failedAttempts += 1;
-      let delayMs = backoffDelayMs(failedAttempts, this.deps.random);
-      if (outcome.retryAfterMs !== undefined) {
-        this.notBeforeMs = this.deps.now() + outcome.retryAfterMs;
-        delayMs = Math.max(delayMs, outcome.retryAfterMs);
+      // The exponent counts failures across cycles, so a long outage backs off to the
+      // cap instead of restarting at one second every interval.
+      let delayMs = backoffDelayMs(this.outage?.failures ?? 1, this.deps.random);
+      if (outcome.retryAfterMs !== undefined) delayMs = Math.max(delayMs, outcome.retryAfterMs);
+      const retryAt = this.deps.now() + delayMs;
+      if (retryAt >= deadlineMs) {
+        // Not within this interval: the next scheduled push waits for it too.
+        this.notBeforeMs = Math.max(this.notBeforeMs, retryAt);
+        break;
       }
-      if (this.deps.now() + delayMs >= deadlineMs) break;
       await this.deps.sleep(delayMs, this.stopSignal);
     }
     return { accepted: false, lastFailure };

@@ -3,8 +3,9 @@
 // with the shared zod schema), real temp directories, and the real bundled agent run
 // as a child process. Each test file builds its own bundle (files run in parallel).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -18,12 +19,24 @@ export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..
 export const SHELL_AGENT = join(REPO_ROOT, "agent", "witness-agent.sh");
 const execFileAsync = promisify(execFile);
 
-/** Builds the agent bundle with the real build script into a fresh temp dir. */
+/**
+ * Builds the agent bundle with the real build script. Test files run in parallel and
+ * each asks for it, so the bundle is cached by a hash of its inputs; a fresh build goes
+ * to a unique name and is renamed into place, so no file ever sees a half-written one.
+ */
 export async function buildAgentBundle(): Promise<string> {
-  const directory = await mkdtemp(join(tmpdir(), "witness-bundle-"));
+  const hash = createHash("sha256");
+  const inputs = [join(REPO_ROOT, "src", "protocol.ts"), join(REPO_ROOT, "scripts", "build-agent.mjs"), join(REPO_ROOT, "package.json")];
+  for (const name of (await readdir(join(REPO_ROOT, "agent", "src"))).sort()) inputs.push(join(REPO_ROOT, "agent", "src", name));
+  for (const input of inputs) hash.update(input).update(await readFile(input));
+  const directory = join(tmpdir(), "witness-agent-test-bundles");
+  await mkdir(directory, { recursive: true, mode: 0o755 });
   await chmod(directory, 0o755);
-  const outfile = join(directory, "witness-agent.mjs");
-  await execFileAsync(process.execPath, [join(REPO_ROOT, "scripts", "build-agent.mjs"), "--outfile", outfile], { cwd: REPO_ROOT });
+  const outfile = join(directory, `witness-agent-${hash.digest("hex").slice(0, 16)}.mjs`);
+  if (existsSync(outfile)) return outfile;
+  const building = `${outfile}.${process.pid}-${randomBytes(4).toString("hex")}.mjs`;
+  await execFileAsync(process.execPath, [join(REPO_ROOT, "scripts", "build-agent.mjs"), "--outfile", building], { cwd: REPO_ROOT });
+  await rename(building, outfile);
   return outfile;
 }
 

@@ -121,7 +121,6 @@ describe("boot id", () => {
     if (shellTools) await runShellAgent(["--once"], agentEnv(worker, host));
     expect(worker.pings.length).toBeGreaterThanOrEqual(1);
     for (const ping of worker.pings) expect(ping.body?.agent.bootId).toBe(linuxBootId);
-    await removeDir(bundle.replace(/\/witness-agent\.mjs$/, ""));
   });
 
   it("state file is private (umask 077)", async () => {
