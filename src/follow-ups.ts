@@ -36,7 +36,7 @@ function utc(ms: number): string {
 
 export function reviewFollowUps(input: FollowUpInput): FollowUpOutput {
   const { host, operator, command, record, now } = input;
-  const followUps: FollowUps = { muteEndAnnounced: null, commandReported: null, ...input.previous };
+  const followUps: FollowUps = { muteEndAnnounced: null, commandReported: null, commandTimedOut: null, ...input.previous };
   const lines: string[] = [];
   const name = `<b>${escapeHtml(host.id)}</b>`;
 
@@ -66,17 +66,19 @@ export function reviewFollowUps(input: FollowUpInput): FollowUpOutput {
           lines.push(`⚠️ ${name} failed to apply remote command ${id}${detail}. Trading was NOT paused.`);
       }
       followUps.commandReported = command.command.id;
-    } else if (now - command.confirmedAt > commandDeadlineMs(host, input.timing)) {
+    } else if (followUps.commandTimedOut !== command.command.id && now - command.confirmedAt > commandDeadlineMs(host, input.timing)) {
+      // Said once; the command stays queued until it expires, so a late outcome is still reported.
       lines.push(
         `⚠️ ${name} has not applied remote pause ${id} ${Math.round((now - command.confirmedAt) / 60_000)} min after it was confirmed ` +
-          "(host dark, or agent without --allow-remote-pause?). Trading may NOT be paused.",
+          `(host dark, or agent without --allow-remote-pause?). Trading may NOT be paused; the command stays queued until ${utc(command.command.expiresAt)}.`,
       );
-      followUps.commandReported = command.command.id;
+      followUps.commandTimedOut = command.command.id;
     }
   }
 
   const changed =
     followUps.muteEndAnnounced !== (input.previous?.muteEndAnnounced ?? null) ||
-    followUps.commandReported !== (input.previous?.commandReported ?? null);
+    followUps.commandReported !== (input.previous?.commandReported ?? null) ||
+    followUps.commandTimedOut !== (input.previous?.commandTimedOut ?? null);
   return { followUps, lines, changed };
 }

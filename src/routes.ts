@@ -278,7 +278,7 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
     throw new RequestError(400, `invalid ping body${field ? ` at ${field}` : ""}: ${issue?.message ?? "unexpected shape"}`, field || undefined);
   }
 
-  const record = recordFromPing(host.id, parsed.data, sentAt, now);
+  const fromPing = recordFromPing(host.id, parsed.data, sentAt, now);
   const store = new Store(c.env.WITNESS_KV);
   let stored;
   let storedCommand: StoredCommand | null;
@@ -287,6 +287,11 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
   } catch (error) {
     throw new RequestError(503, `witness storage unavailable, retry later (${describe(error)})`);
   }
+  // The agent reports a command's outcome in one ping only. Keep the last outcome in the
+  // record, so a cron a minute (and a KV lag) behind still sees it, and so the command
+  // is not handed out again once a later ping has replaced the one that answered it.
+  const record =
+    fromPing.commandResult === undefined && stored?.commandResult !== undefined ? { ...fromPing, commandResult: stored.commandResult } : fromPing;
   const replay = replayVerdict(stored, record);
   if (!replay.ok) throw new RequestError(401, replay.reason);
 

@@ -49,8 +49,10 @@ export type StoredCommand = z.infer<typeof StoredCommand>;
 export const FollowUps = z.object({
   /** The mutedUntil whose end was announced. */
   muteEndAnnounced: z.number().nullable().default(null),
-  /** The remote command whose outcome (applied, refused, timed out) was reported. */
+  /** The remote command whose outcome (applied, refused, failed) was reported. */
   commandReported: z.string().nullable().default(null),
+  /** The remote command reported as not applied by its deadline (its outcome may still follow). */
+  commandTimedOut: z.string().nullable().default(null),
 });
 export type FollowUps = z.infer<typeof FollowUps>;
 
