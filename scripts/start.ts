@@ -1,0 +1,194 @@
+// `npm start`: witness on this machine with no Cloudflare account and no Telegram bot.
+// The Worker runs under wrangler dev (local KV), a console stand-in plays the phone,
+// the bundled agent mirrors data/heartbeat.json and data/circuit.json, a sample
+// pipeline keeps the heartbeat fresh, and the cron ticks every few seconds. Ctrl-C
+// stops every process it started.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ensureAgentBundle } from "../test/support/agent-process.ts";
+import { DEMO_HOST_SETTINGS, type LocalStack, startLocalStack } from "../test/support/local-stack.ts";
+import { phoneText } from "../test/support/phone.ts";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dir = join(root, ".wrangler", "witness-demo");
+const dataDir = join(root, "data");
+const stopFile = join(dataDir, "STOP");
+const HOST_ID = "trader-1";
+const EVERY_SECONDS = 5;
+
+const color = process.stdout.isTTY && process.env.NO_COLOR === undefined;
+const style = (code: string, reset: string) => (text: string) => (color ? `\u001b[${code}m${text}\u001b[${reset}m` : text);
+const bold = style("1", "22");
+const dim = style("2", "22");
+const red = style("31", "39");
+const rel = (path: string) => relative(process.cwd(), path) || ".";
+const clock = () => new Date().toTimeString().slice(0, 8);
+
+function printPhone(html: string): void {
+  const lines = phoneText(html, { ansi: color }).split("\n");
+  console.log(`\n${dim(clock())} 📱 ${bold("Telegram")}`);
+  for (const line of lines) console.log(`   │ ${line}`);
+  console.log("");
+}
+
+/** Worker output worth showing on the console; the rest goes to the log file. */
+function isWorkerProblem(line: string): boolean {
+  if (/Request\.cf|getaddrinfo|GetAddrInfoReqWrap|workers\.cloudflare\.com/.test(line)) return false; // offline, harmless
+  return /✘|\[ERROR\]|exception|^cron: |^telegram: |^store: |unexpected error/i.test(line);
+}
+
+function printHelp(stack: LocalStack): void {
+  const since = "$(date +%s)";
+  const heartbeat = rel(join(dataDir, "heartbeat.json"));
+  const circuit = rel(join(dataDir, "circuit.json"));
+  console.log(`
+${bold("witness is running on this machine")} (no Cloudflare account or Telegram bot needed)
+
+  Worker      ${stack.worker.url}   wrangler dev --local, KV in ${rel(join(dir, "worker", "kv-state"))}
+              log: ${rel(join(dir, "worker.log"))}
+  Telegram    ${stack.telegram.url}   a stand-in: every message prints here as 📱
+  agent       dist/witness-agent.mjs, host ${HOST_ID}, pushes ${heartbeat} and ${circuit} every ${EVERY_SECONDS} s
+  pipeline    a stand-in that rewrites ${heartbeat} every ${EVERY_SECONDS} s (keeps its status; paused while ${rel(stopFile)} exists)
+  cron        one tick every ${EVERY_SECONDS} s; dark after ${DEMO_HOST_SETTINGS.darkAfterSeconds} s without a ping, stale after ${DEMO_HOST_SETTINGS.maxAgeInSessionSeconds} s
+
+${bold("Things to try")} (each page arrives within a tick or two, unless said otherwise)
+  bad status   set "status": "error" in ${heartbeat}                → FAILING; set it back to "ok" → recovery
+  corrupt      echo '{"at": 17' > ${heartbeat}                      → HEARTBEAT UNREADABLE; write valid JSON back → recovery
+  stale        press ${bold("p")} (or touch ${rel(stopFile)}) to stop the pipeline   → STALE after ~75 s; ${bold("p")} again → recovery
+  circuit      echo '{"paused": true, "reason": "manual test", "since": '${since}'}' > ${circuit}
+                                                                    → CIRCUIT TRIPPED; rm ${circuit} → resumed
+  dark         press ${bold("a")} to stop the agent                          → DARK after ~105 s; ${bold("a")} again → recovery ("agent restart")
+  status       curl -s -H 'authorization: Bearer ${stack.worker.secrets.STATUS_TOKEN}' ${stack.worker.url}/v1/status
+
+${bold("Keys")}  a agent on/off · p pipeline on/off · t tick now · s status · h help · q quit (Ctrl-C too)
+`);
+}
+
+async function printStatus(stack: LocalStack): Promise<void> {
+  try {
+    const status = await stack.worker.status();
+    for (const host of status.hosts) {
+      const conditions = Object.keys(host.conditions);
+      const seen = host.lastPingAt === null ? "never pinged" : `last ping ${Math.round((status.now - host.lastPingAt) / 1000)} s ago`;
+      console.log(`${dim(clock())} status: ${host.id}: ${seen}; ${conditions.length === 0 ? "all clear" : `open: ${conditions.join(", ")}`}` +
+        `; agent ${stack.host(HOST_ID).agent === null ? "stopped" : "running"}; pipeline ${stack.host(HOST_ID).pipeline.paused ? "paused" : "running"}`);
+    }
+    if (status.undelivered.length > 0) console.log(`${dim(clock())} status: ${status.undelivered.length} message(s) waiting for Telegram`);
+  } catch (error) {
+    console.log(red(`status failed: ${error instanceof Error ? error.message : String(error)}`));
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
+  const logPath = join(dir, "worker.log");
+  writeFileSync(logPath, "");
+  if (existsSync(stopFile)) {
+    rmSync(stopFile);
+    console.log(dim(`removed ${rel(stopFile)} left from an earlier run: the pipeline starts running`));
+  }
+  const circuitPath = join(dataDir, "circuit.json");
+  if (existsSync(circuitPath)) {
+    console.log(dim(`note: ${rel(circuitPath)} exists (${readFileSync(circuitPath, "utf8").trim().slice(0, 80)}); delete it if the circuit should be green`));
+  }
+
+  console.log(dim("building the agent if needed, starting the Worker (wrangler dev) and the Telegram stand-in…"));
+  const bundle = await ensureAgentBundle(root);
+  let lastTickError = "";
+  const stack = await startLocalStack({
+    root,
+    dir,
+    agentBundle: bundle,
+    agentIntervalSeconds: EVERY_SECONDS,
+    pipelineEveryMs: EVERY_SECONDS * 1000,
+    tickEveryMs: EVERY_SECONDS * 1000,
+    hosts: [{ id: HOST_ID, dataDir, pipelineStopFile: stopFile }],
+    onTelegram: (call) => {
+      if (call.method === "sendMessage") printPhone(String(call.payload.text));
+    },
+    onAgentLine: (_hostId, line) => console.log(dim(`agent │ ${line}`)),
+    onWorkerLog: (line) => {
+      appendFileSync(logPath, `${line}\n`);
+      if (isWorkerProblem(line)) console.log(red(`worker │ ${line}`));
+    },
+    onTickError: (error) => {
+      const message = error instanceof Error ? error.message : String(error);
+      if (message !== lastTickError) console.log(red(`cron │ tick failed: ${message} (retrying every ${EVERY_SECONDS} s; see ${rel(logPath)})`));
+      lastTickError = message;
+    },
+  });
+  const host = stack.host(HOST_ID);
+  printHelp(stack);
+
+  let stopping = false;
+  const shutdown = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    if (process.stdin.isTTY) process.stdin.setRawMode(false);
+    process.stdin.pause();
+    console.log(dim(`\n${why}: stopping the agent, the Worker (wrangler and workerd) and the Telegram stand-in…`));
+    await stack.stop();
+    console.log("stopped; no process left behind.");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("Ctrl-C"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGHUP", () => void shutdown("SIGHUP"));
+
+  if (!process.stdin.isTTY) {
+    console.log(dim(`(stdin is not a terminal: no keys; use ${rel(stopFile)} for the pipeline and Ctrl-C / SIGTERM to stop)`));
+    return;
+  }
+  process.stdin.setRawMode(true);
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (keys: string) => {
+    for (const key of keys) {
+      switch (key) {
+        case "\u0003": // Ctrl-C arrives as a key in raw mode
+        case "q":
+          void shutdown(key === "q" ? "q" : "Ctrl-C");
+          return;
+        case "a":
+          if (host.agent === null) {
+            host.startAgent();
+            console.log(`${dim(clock())} ▶ agent started again (expect a recovery saying "agent restart" if the host was dark)`);
+          } else {
+            console.log(`${dim(clock())} ▶ stopping the agent: the Worker hears nothing from ${HOST_ID}; DARK in about ${DEMO_HOST_SETTINGS.darkAfterSeconds + 5} s`);
+            void host.stopAgent("stop");
+          }
+          break;
+        case "p":
+          if (existsSync(stopFile)) {
+            rmSync(stopFile);
+            console.log(`${dim(clock())} ▶ pipeline running again: the heartbeat is fresh from the next beat`);
+          } else {
+            writeFileSync(stopFile, "the pipeline stand-in is paused while this file exists\n");
+            console.log(`${dim(clock())} ▶ pipeline paused (${rel(stopFile)}): STALE in about ${DEMO_HOST_SETTINGS.maxAgeInSessionSeconds + 5} s`);
+          }
+          break;
+        case "t":
+          stack.worker.tick().then(
+            () => console.log(`${dim(clock())} ▶ tick done`),
+            (error: unknown) => console.log(red(`tick failed: ${error instanceof Error ? error.message : String(error)}`)),
+          );
+          break;
+        case "s":
+          void printStatus(stack);
+          break;
+        case "h":
+        case "?":
+          printHelp(stack);
+          break;
+        default:
+          break;
+      }
+    }
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error(red(`npm start: ${error instanceof Error ? error.message : String(error)}`));
+  process.exit(1);
+});

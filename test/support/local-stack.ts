@@ -1,0 +1,234 @@
+// Every real piece of witness on one machine, wired the way production is: the Telegram
+// stand-in, the Worker under wrangler dev with short demo thresholds, and per host a
+// data folder, a sample pipeline, a chmod-600 secret and the bundled agent (optionally
+// behind a TCP proxy that can be cut). `npm start`, `npm run demo` and the end-to-end
+// tests all stand on this, so what the demo shows is what the tests prove.
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { deriveHostSecret } from "../../src/signature.ts";
+import { type AgentProcess, startNodeAgent, writeSecretFile } from "./agent-process.ts";
+import { type FakeTelegram, type RecordedCall, startFakeTelegram } from "./fake-telegram.ts";
+import { type LocalWorker, randomSecrets, startLocalWorker, startTicker, type Ticker } from "./local-worker.ts";
+import { type Pipeline, startPipeline } from "./pipeline.ts";
+import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
+
+/**
+ * Demo thresholds, each the smallest parseConfig accepts: a ping every 10 s, dark after
+ * 100 s (interval 10 + refresh 30 + KV lag 0 + cron period 60), stale after 70 s
+ * (interval 10 + KV lag 0 + cron period 60). No KV lag locally, so a short confirmation.
+ */
+export const DEMO_HOST_SETTINGS = {
+  intervalSeconds: 10,
+  darkAfterSeconds: 100,
+  maxAgeInSessionSeconds: 70,
+  skewSeconds: 5,
+} as const;
+
+export const DEMO_TIMING = {
+  refreshSeconds: 30,
+  kvLagSeconds: 0,
+  confirmSeconds: 2,
+  replayWindowSeconds: 300,
+  tickRecordSeconds: 60,
+  // The cron's wait-and-read-again guards against KV's 30 s edge cache; local KV has none.
+  settleSeconds: 0,
+} as const;
+
+/** A made-up chat id: the stand-in accepts any. */
+export const DEMO_CHAT_ID = "100200300";
+
+export function localConfig(telegramUrl: string, hostIds: readonly string[]): Record<string, unknown> {
+  return {
+    // The paid plan's budget: a 10 s demo interval would not fit the free plan's writes.
+    plan: "paid",
+    telegram: { chatId: DEMO_CHAT_ID, baseUrl: telegramUrl },
+    timing: DEMO_TIMING,
+    alerts: { repeatMinutes: 30, timezone: "UTC", digestAt: null },
+    defaults: DEMO_HOST_SETTINGS,
+    hosts: hostIds.map((id) => ({ id })),
+  };
+}
+
+export interface StackHostOptions {
+  id: string;
+  /** Where heartbeat.json and circuit.json live. */
+  dataDir: string;
+  /** Put a cuttable TCP proxy between this host's agent and the Worker. */
+  viaProxy?: boolean;
+  /** Start the Node agent with the stack (default true). */
+  agent?: boolean;
+  /** The pipeline pauses while this file exists. */
+  pipelineStopFile?: string;
+}
+
+export interface LocalStackOptions {
+  root: string;
+  /** Generated config, KV state, secrets and logs. */
+  dir: string;
+  hosts: readonly StackHostOptions[];
+  agentBundle: string;
+  /** Agent push interval; shorter than the configured 10 s so changes reach the Worker quickly. */
+  agentIntervalSeconds: number;
+  pipelineEveryMs: number;
+  tickEveryMs: number;
+  /** Serve the deploy build instead of src/ (see LocalWorkerOptions.prebuilt). */
+  prebuiltWorker?: boolean;
+  onTelegram?: (call: RecordedCall) => void;
+  onAgentLine?: (hostId: string, line: string) => void;
+  onWorkerLog?: (line: string) => void;
+  onTickError?: (error: unknown) => void;
+}
+
+export interface StackHost {
+  id: string;
+  dataDir: string;
+  heartbeatPath: string;
+  circuitPath: string;
+  secretFile: string;
+  /** The URL the agent pushes to: the Worker's, or the proxy's. */
+  agentUrl: string;
+  proxy: TcpProxy | null;
+  pipeline: Pipeline;
+  readonly agent: AgentProcess | null;
+  /** Starts the agent if it is not running; returns the running one. */
+  startAgent(): AgentProcess;
+  /** "stop" asks it to exit (SIGTERM); "kill" is a crash (SIGKILL). */
+  stopAgent(how: "stop" | "kill"): Promise<void>;
+}
+
+export interface LocalStack {
+  telegram: FakeTelegram;
+  worker: LocalWorker;
+  ticker: Ticker;
+  config: Record<string, unknown>;
+  host(id: string): StackHost;
+  hosts: StackHost[];
+  /** The HTML texts of every message the Worker sent, in order. */
+  messages(): string[];
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it returns a value other than undefined; throws after `timeoutMs` saying `what`. */
+export async function waitUntil<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const stoppers: Array<() => Promise<void> | void> = [];
+  const stopAll = async () => {
+    for (const stop of stoppers.reverse()) {
+      try {
+        await stop();
+      } catch {
+        // Keep stopping the rest.
+      }
+    }
+    stoppers.length = 0;
+  };
+
+  try {
+    const telegram = await startFakeTelegram(options.onTelegram ? { onCall: options.onTelegram } : {});
+    stoppers.push(() => telegram.close());
+
+    const secrets = randomSecrets();
+    const config = localConfig(telegram.url, options.hosts.map((host) => host.id));
+    const worker = await startLocalWorker({
+      root: options.root,
+      dir: join(options.dir, "worker"),
+      config,
+      secrets,
+      prebuilt: options.prebuiltWorker === true,
+      ...(options.onWorkerLog ? { onLog: options.onWorkerLog } : {}),
+    });
+    stoppers.push(() => worker.stop());
+
+    const secretDir = join(options.dir, "secrets");
+    rmSync(secretDir, { recursive: true, force: true });
+    mkdirSync(secretDir, { recursive: true, mode: 0o700 });
+
+    const hosts: StackHost[] = [];
+    for (const hostOptions of options.hosts) {
+      mkdirSync(hostOptions.dataDir, { recursive: true });
+      const secretFile = join(secretDir, `${hostOptions.id}.secret`);
+      writeSecretFile(secretFile, await deriveHostSecret(secrets.WITNESS_MASTER_KEY, hostOptions.id));
+      const proxy = hostOptions.viaProxy === true ? await startTcpProxy(worker.port) : null;
+      if (proxy !== null) stoppers.push(() => proxy.close());
+      const heartbeatPath = join(hostOptions.dataDir, "heartbeat.json");
+      const pipeline = startPipeline({
+        heartbeatPath,
+        everyMs: options.pipelineEveryMs,
+        ...(hostOptions.pipelineStopFile === undefined ? {} : { stopFile: hostOptions.pipelineStopFile }),
+      });
+      stoppers.push(() => pipeline.stop());
+
+      let agent: AgentProcess | null = null;
+      const host: StackHost = {
+        id: hostOptions.id,
+        dataDir: hostOptions.dataDir,
+        heartbeatPath,
+        circuitPath: join(hostOptions.dataDir, "circuit.json"),
+        secretFile,
+        agentUrl: proxy?.url ?? worker.url,
+        proxy,
+        pipeline,
+        get agent() {
+          return agent !== null && agent.running ? agent : null;
+        },
+        startAgent() {
+          if (agent !== null && agent.running) return agent;
+          const started = startNodeAgent({
+            bundle: options.agentBundle,
+            cwd: options.root,
+            url: host.agentUrl,
+            hostId: host.id,
+            secretFile,
+            heartbeatPath,
+            circuitPath: host.circuitPath,
+            intervalSeconds: options.agentIntervalSeconds,
+            ...(options.onAgentLine ? { onLine: (line: string) => options.onAgentLine?.(host.id, line) } : {}),
+          });
+          agent = started;
+          return started;
+        },
+        async stopAgent(how) {
+          const running = agent;
+          if (running === null) return;
+          await (how === "kill" ? running.kill() : running.stop());
+        },
+      };
+      stoppers.push(() => host.stopAgent("stop"));
+      hosts.push(host);
+    }
+
+    const ticker = startTicker(worker, options.tickEveryMs, options.onTickError ?? (() => undefined));
+    // Stopped before the Worker, so no tick is cut off half way.
+    stoppers.push(() => ticker.stop());
+    for (const [index, host] of hosts.entries()) if (options.hosts[index]?.agent !== false) host.startAgent();
+
+    return {
+      telegram,
+      worker,
+      ticker,
+      config,
+      hosts,
+      host(id) {
+        const found = hosts.find((host) => host.id === id);
+        if (found === undefined) throw new Error(`no host ${id} in this stack`);
+        return found;
+      },
+      messages: () => telegram.messages(secrets.TELEGRAM_BOT_TOKEN),
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
