@@ -69,7 +69,11 @@ export class StandInWorker {
   private waiters: Array<() => void> = [];
   url = "";
 
-  constructor(readonly hostId = "trader-1") {}
+  readonly hostId: string;
+
+  constructor(hostId = "trader-1") {
+    this.hostId = hostId;
+  }
 
   async start(): Promise<this> {
     this.server = createServer((request, response) => {
