@@ -200,6 +200,11 @@ async function askPause(host: HostConfig, reason: string, by: string, context: W
     };
   }
   const id = crypto.randomUUID().slice(0, 8);
+  // Telegram refuses callback data over 64 bytes; a long host id is then found from the command id.
+  const data = (action: string) => {
+    const full = `${action}|${host.id}|${id}`;
+    return new TextEncoder().encode(full).length <= 64 ? full : `${action}||${id}`;
+  };
   const stored: StoredCommand = {
     command: { id, type: "pause", reason, requestedBy: by.slice(0, 100), expiresAt: context.now + 10 * 60_000 },
     requestedAt: context.now,
@@ -212,8 +217,8 @@ async function askPause(host: HostConfig, reason: string, by: string, context: W
       reply_markup: {
         inline_keyboard: [
           [
-            { text: "⏸️ Confirm pause", callback_data: `pausec|${host.id}|${id}` },
-            { text: "Cancel", callback_data: `pausex|${host.id}|${id}` },
+            { text: "⏸️ Confirm pause", callback_data: data("pausec") },
+            { text: "Cancel", callback_data: data("pausex") },
           ],
         ],
       },
@@ -226,12 +231,14 @@ async function runButton(
   chatId: number,
   context: WebhookContext,
 ): Promise<void> {
-  const [action = "", hostId = "", commandId = ""] = (query.data ?? "").split("|");
+  const [action = "", hostPart = "", commandId = ""] = (query.data ?? "").split("|");
+  const hostId = hostPart === "" && commandId !== "" ? await hostOfCommand(commandId, context) : hostPart;
   const host = findHost(context.config, hostId);
   const by = who(query.from);
   const answer = (text: string) => context.telegram.call("answerCallbackQuery", { callback_query_id: query.id, text });
   if (host === undefined) {
-    await answer(action === "noop" ? "" : "Unknown host.");
+    const gone = action === "pausec" || action === "pausex";
+    await answer(action === "noop" ? "" : gone ? "This pause request expired; send /pause again." : "Unknown host.");
     return;
   }
   const messageId = query.message?.message_id;
@@ -301,6 +308,13 @@ async function runButton(
     default:
       await answer("");
   }
+}
+
+/** The host whose stored command has this id ("" if none): one bulk read. */
+async function hostOfCommand(commandId: string, context: WebhookContext): Promise<string> {
+  const commands = await context.store.getCommands(context.config.hosts.map((host) => host.id));
+  for (const [hostId, stored] of commands) if (stored?.command.id === commandId) return hostId;
+  return "";
 }
 
 function age(seconds: number | null): string {

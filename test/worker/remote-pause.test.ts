@@ -170,4 +170,30 @@ describe("a remote pause, followed up by the cron", { timeout: 30_000 }, () => {
     const lines = linesOf(await sentMessages(environment));
     expect(lines.filter((line) => line.includes(`paused by remote command ${commandId}, applied at 14:09 UTC`))).toHaveLength(1);
   });
+
+  it("works for a host id too long to fit in a button's 64 bytes of callback data", async () => {
+    const longId = `trader-${"x".repeat(56)}`;
+    const environment = testEnv({ hosts: [{ id: longId, allowRemotePause: true }] }, { kv: isolatedKv(env.WITNESS_KV) });
+    const watch = callWatcher(environment);
+    await postUpdate(environment, makeUpdate({ text: `/pause ${longId} disk full` }), { now: T0 });
+    const [[confirm = "", cancel = ""] = []] = buttonData((await watch())[0]);
+    for (const data of [confirm, cancel]) expect(new TextEncoder().encode(data).length, data).toBeLessThanOrEqual(64);
+
+    await postUpdate(environment, makeCallback({ data: confirm }), { now: T0 + 10 * SECOND });
+    expect((await watch()).map((call) => call.payload.text)).toContain("Pause queued");
+    const handed = (await (await agentFor(environment, longId)(T0 + 20 * SECOND)).json()) as Accepted;
+    expect(handed.commands).toEqual([expect.objectContaining({ reason: "disk full" })]);
+  });
+
+  it("says a long host's pause request expired once it was cancelled", async () => {
+    const longId = `trader-${"y".repeat(56)}`;
+    const environment = testEnv({ hosts: [{ id: longId, allowRemotePause: true }] }, { kv: isolatedKv(env.WITNESS_KV) });
+    const watch = callWatcher(environment);
+    await postUpdate(environment, makeUpdate({ text: `/pause ${longId} disk full` }), { now: T0 });
+    const [[confirm = "", cancel = ""] = []] = buttonData((await watch())[0]);
+    await postUpdate(environment, makeCallback({ data: cancel }), { now: T0 + 10 * SECOND });
+    expect((await watch()).map((call) => call.payload.text)).toContain("Cancelled");
+    await postUpdate(environment, makeCallback({ data: confirm }), { now: T0 + 20 * SECOND });
+    expect((await watch()).map((call) => call.payload.text)).toContain("This pause request expired; send /pause again.");
+  });
 });
