@@ -146,7 +146,12 @@ export function observe(input: Omit<JudgeInput, "operator" | "previous"> & { evi
   if (circuit.state === "ok") {
     if (circuit.paused) {
       const reason = circuit.reason ?? "(no reason given)";
-      const since = circuit.since === undefined ? "" : ` since ${new Date(circuit.since * 1000).toISOString().replace(".000Z", "Z")}`;
+      // A hostile or mistaken since (ms, not s) can overflow Date; show it raw rather than throw.
+      const sinceDate = new Date((circuit.since ?? Number.NaN) * 1000);
+      const since =
+        circuit.since === undefined
+          ? ""
+          : ` since ${Number.isNaN(sinceDate.getTime()) ? `${circuit.since} (not a Unix time)` : sinceDate.toISOString().replace(".000Z", "Z")}`;
       present.set("tripped", `circuit paused: ${reason}${since}`);
     }
   } else if (circuit.state !== "missing") {

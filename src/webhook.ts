@@ -355,7 +355,7 @@ export function renderStatus(
       const breaker =
         circuit.state === "ok"
           ? circuit.paused
-            ? `PAUSED: ${escapeHtml(circuit.reason ?? "(no reason)")}${circuit.since ? ` since ${new Date(circuit.since * 1000).toISOString().slice(0, 16)}Z` : ""}`
+            ? `PAUSED: ${escapeHtml(circuit.reason ?? "(no reason)")}${circuit.since && Number.isFinite(new Date(circuit.since * 1000).getTime()) ? ` since ${new Date(circuit.since * 1000).toISOString().slice(0, 16)}Z` : circuit.since ? ` since ${circuit.since}` : ""}`
             : "green"
           : circuit.state === "missing"
             ? "missing (green)"
