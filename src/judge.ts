@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { localDay, sessionOpenedAt } from "./calendar.ts";
 import type { Config, HostConfig } from "./config.ts";
-import { clockSkewSeconds, heartbeatAgeAtPingSeconds, heartbeatAgeSeconds, type PingRecord } from "./records.ts";
+import { clockSkewSeconds, heartbeatAgeAtPingSeconds, heartbeatAgeSeconds, isSkewed, type PingRecord, skewClearSeconds } from "./records.ts";
 
 export const CONDITIONS = [
   "dark",
@@ -105,7 +105,9 @@ function formatSeconds(seconds: number): string {
 }
 
 /** What the record says right now, before confirmation, acks or mutes. */
-export function observe(input: Omit<JudgeInput, "operator" | "previous"> & { evidenceAt: number | null; firstJudgedAt: number }): Observation {
+export function observe(
+  input: Omit<JudgeInput, "operator" | "previous"> & { evidenceAt: number | null; firstJudgedAt: number; skewedBefore?: boolean },
+): Observation {
   const { host, record, now } = input;
   const present = new Map<ConditionKind, string>();
   const unknown = new Set<ConditionKind>();
@@ -161,8 +163,11 @@ export function observe(input: Omit<JudgeInput, "operator" | "previous"> & { evi
   }
 
   const skew = clockSkewSeconds(record);
-  if (Math.abs(skew) > host.skewSeconds) {
-    present.set("skewed", `host clock ${skew > 0 ? "ahead" : "behind"} by ${Math.abs(skew).toFixed(1)} s (limit ${host.skewSeconds} s)`);
+  // Once skewed, the clock must come well back inside the limit (latency jitters).
+  if (isSkewed(record, host.skewSeconds, input.skewedBefore ?? false)) {
+    const limit =
+      Math.abs(skew) > host.skewSeconds ? `limit ${host.skewSeconds} s` : `limit ${host.skewSeconds} s; counted until under ${skewClearSeconds(host.skewSeconds)} s`;
+    present.set("skewed", `host clock ${skew > 0 ? "ahead" : "behind"} by ${Math.abs(skew).toFixed(1)} s (${limit})`);
   }
   return { present, unknown };
 }
@@ -189,7 +194,12 @@ function staleDetail(host: HostConfig, record: PingRecord, now: number): string 
 export function judgeHost(input: JudgeInput): JudgeOutput {
   const { host, record, now, operator } = input;
   const previous: HostJudgement = input.previous ?? { firstJudgedAt: now, evidenceAt: null, conditions: {} };
-  const observation = observe({ ...input, evidenceAt: previous.evidenceAt, firstJudgedAt: previous.firstJudgedAt });
+  const observation = observe({
+    ...input,
+    evidenceAt: previous.evidenceAt,
+    firstJudgedAt: previous.firstJudgedAt,
+    skewedBefore: previous.conditions.skewed !== undefined,
+  });
   const confirmMs = input.config.timing.confirmSeconds * 1000;
   const repeatMs = input.config.alerts.repeatMinutes * 60_000;
   const muted = operator.mutedUntil !== null && operator.mutedUntil > now;

@@ -2,7 +2,7 @@
 // the free plan, for the whole account), so a ping is written only when the judge would
 // otherwise see something untrue soon; everything else is a free read.
 import { type Config, type HostConfig, CRON_PERIOD_SECONDS } from "./config.ts";
-import { heartbeatAgeSeconds, meaningfulFingerprint, type PingRecord } from "./records.ts";
+import { clockSkewSeconds, heartbeatAgeSeconds, meaningfulFingerprint, type PingRecord, skewClearSeconds } from "./records.ts";
 
 export type WriteReason = "first" | "changed" | "refresh" | "heartbeat-horizon";
 
@@ -21,7 +21,7 @@ export function writeReason(
   timing: Config["timing"],
 ): WriteReason | null {
   if (stored === null) return "first";
-  if (meaningfulFingerprint(stored, host.skewSeconds) !== meaningfulFingerprint(next, host.skewSeconds)) return "changed";
+  if (meaningfulFingerprint(stored) !== meaningfulFingerprint(next) || skewCrossed(stored, next, host.skewSeconds)) return "changed";
   if (next.receivedAt - stored.receivedAt >= timing.refreshSeconds * 1000) return "refresh";
 
   const tightestMaxAge = Math.min(host.maxAgeInSessionSeconds, host.maxAgeOutOfSessionSeconds ?? Infinity);
@@ -31,6 +31,25 @@ export function writeReason(
     if (judgedAgeNow + notice >= tightestMaxAge) return "heartbeat-horizon";
   }
   return null;
+}
+
+/**
+ * Whether the skew moved decisively across its limit. Between the clear line and the
+ * limit is a band where latency jitter alone moves a clock back and forth; a move into
+ * or out of it waits for the next refresh (the judge applies the same hysteresis).
+ */
+function skewCrossed(stored: PingRecord, next: PingRecord, limitSeconds: number): boolean {
+  const clear = skewClearSeconds(limitSeconds);
+  const zone = (record: PingRecord) => {
+    const skew = Math.abs(clockSkewSeconds(record));
+    return skew <= clear ? "clear" : skew <= limitSeconds ? "band" : "over";
+  };
+  const before = zone(stored);
+  const after = zone(next);
+  const farOver = Math.abs(clockSkewSeconds(next)) > limitSeconds + (limitSeconds - clear);
+  if (before === "clear") return after === "over";
+  if (before === "over") return after === "clear";
+  return after === "clear" || farOver;
 }
 
 export type ReplayVerdict = { ok: true } | { ok: false; reason: string };

@@ -63,10 +63,26 @@ export function heartbeatAgeSeconds(record: PingRecord, nowMs: number): number |
 }
 
 /**
- * Everything in a record whose change the judge must see promptly. A heartbeat `at`
- * that merely advances is not here: staleness only needs it to within a refresh.
+ * How far inside its limit a skewed clock must come back to count as fixed. Skew is
+ * measured through request latency, which jitters: a clock near the limit would
+ * otherwise flip across it on every ping (a KV write each, and a flapping condition).
  */
-export function meaningfulFingerprint(record: PingRecord, skewThresholdSeconds: number): string {
+export function skewClearSeconds(skewLimitSeconds: number): number {
+  return skewLimitSeconds - Math.min(1, 0.2 * skewLimitSeconds);
+}
+
+/** Whether the record's clock is skewed, given whether it counted as skewed before. */
+export function isSkewed(record: PingRecord, skewLimitSeconds: number, skewedBefore: boolean): boolean {
+  const skew = Math.abs(clockSkewSeconds(record));
+  return skew > (skewedBefore ? skewClearSeconds(skewLimitSeconds) : skewLimitSeconds);
+}
+
+/**
+ * Everything in a record whose change the judge must see promptly. A heartbeat `at`
+ * that merely advances is not here: staleness only needs it to within a refresh. Nor
+ * is the skew, which needs hysteresis (see ping-policy.ts).
+ */
+export function meaningfulFingerprint(record: PingRecord): string {
   const { heartbeat, circuit } = record;
   return JSON.stringify([
     heartbeat.state,
@@ -77,6 +93,5 @@ export function meaningfulFingerprint(record: PingRecord, skewThresholdSeconds: 
     record.lastPushOutage?.since ?? null,
     record.lastPushOutage?.until ?? null,
     record.commandResult?.id ?? null,
-    Math.abs(clockSkewSeconds(record)) > skewThresholdSeconds,
   ]);
 }

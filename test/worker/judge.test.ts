@@ -395,6 +395,20 @@ describe("skew", () => {
     expect(observed({}, makeRecord({ receivedAt: T0, skewMs }), T0 + 10 * SECOND).get("skewed")).toBe(expected);
   });
 
+  it("a clock hovering at the limit pages once and does not flap; it clears only well inside the limit", () => {
+    const ticks = new Ticks();
+    const lines: string[] = [];
+    for (let minute = 0; minute < 30; minute++) {
+      const receivedAt = T0 + minute * MINUTE;
+      lines.push(...ticks.at(receivedAt + 10 * SECOND, makeRecord({ receivedAt, skewMs: minute % 2 === 0 ? 5_100 : 4_900 })));
+    }
+    expect(lines).toEqual(["🔴 <b>alpha</b> CLOCK SKEW: host clock ahead by 4.9 s (limit 5 s; counted until under 4 s)"]);
+    expect(ticks.at(T0 + 30 * MINUTE + 10 * SECOND, makeRecord({ receivedAt: T0 + 30 * MINUTE, skewMs: 4_100 }))).toEqual([]);
+    expect(ticks.at(T0 + 31 * MINUTE + 10 * SECOND, makeRecord({ receivedAt: T0 + 31 * MINUTE, skewMs: 3_900 }))).toEqual([
+      "✅ <b>alpha</b> CLOCK SKEW over after 31 min: host clock within limits (3.9 s)",
+    ]);
+  });
+
   it("pages after confirmation and recovers when the clock is fixed", () => {
     const ticks = new Ticks();
     expect(ticks.at(T0 + 10 * SECOND, makeRecord({ receivedAt: T0, skewMs: -6_000 }))).toEqual([]);

@@ -407,6 +407,27 @@ describe("KV write budgeting on the ping route", () => {
     expect((await storedRecord())?.receivedAt).toBe(at);
   });
 
+  it("a clock hovering at the skew limit (latency jitter) does not spend a write per ping", async () => {
+    const testEnvironment = testEnv({ plan: "free" });
+    // 4.9 s and 5.1 s ahead in turn: the limit is 5 s.
+    const reasons: string[] = [];
+    for (let minute = 0; minute < 60; minute++) {
+      const at = T0 + minute * MINUTE;
+      const sentAt = at + (minute % 2 === 0 ? 4_900 : 5_100);
+      const body = makePingBody({ seq: minute + 1, sentAt, files: filesWith(sentAt - 20 * SECOND) });
+      const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body), at);
+      reasons.push(response.headers.get("x-witness-write") ?? "(no header)");
+    }
+    const writes = reasons.filter((reason) => reason !== "none");
+    // The first write, the first crossing, and the refreshes: not one per crossing.
+    expect(writes.length).toBeLessThanOrEqual(2 + 60 / 10);
+    // Back well inside the limit (under 4 s) is a change worth a write at once.
+    const fixedAt = T0 + 60 * MINUTE;
+    const fixed = makePingBody({ seq: 61, sentAt: fixedAt + 200, files: filesWith(fixedAt - 20 * SECOND) });
+    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", fixed), fixedAt);
+    expect(response.headers.get("x-witness-write")).toBe("changed");
+  });
+
   it("the heartbeat horizon writes before the stored heartbeat could look stale to the judge", async () => {
     const testEnvironment = testEnv({ plan: "free" });
     // A pipeline that beats every 10 minutes: stored with a heartbeat already 500 s old.
