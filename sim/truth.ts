@@ -1,0 +1,192 @@
+// Ground truth: from what really happened on each host (hosts.ts snapshots), when each
+// condition held, second by second, and which of those episodes the configuration
+// promises to page (long enough to be seen within the bound check-config states) and by
+// when. Conditions judged from the mirror's contents are unknown while the host cannot
+// reach the Worker, exactly as the product treats them: such a gap neither ends nor
+// starts an episode.
+import type { Config, HostConfig } from "../src/config.ts";
+import { hostBudget } from "../src/budget.ts";
+import type { ConditionKind } from "../src/judge.ts";
+import type { HostSnapshot, SimHost } from "./hosts.ts";
+import { sessionsBetween } from "./sessions.ts";
+
+export interface Episode {
+  hostId: string;
+  kind: ConditionKind;
+  /** First second the condition held (for dark: the first second the host could not ping). */
+  start: number;
+  /** First second it no longer held; null if it still held when the run ended. */
+  end: number | null;
+  /** dark only: the host's last ping that could arrive before, and the first after. */
+  lastPingBefore: number | null;
+  firstPingAfter: number | null;
+  /** Whether the configuration promises a page, and by when. */
+  promised: boolean;
+  deadline: number | null;
+  /** Longest stretch the condition was visibly true, ms. */
+  longestVisibleMs: number;
+}
+
+type Tri = 0 | 1 | 2; // false, true, unknown
+const FALSE: Tri = 0;
+const TRUE: Tri = 1;
+const UNKNOWN: Tri = 2;
+
+const STEP_MS = 1000;
+
+export interface TruthBounds {
+  /** Seconds from the last ping to the dark page (budget.ts). */
+  darkPageWithinSeconds: number;
+  /** Seconds from the moment stale becomes true to its page. */
+  staleSlackSeconds: number;
+  /** Seconds from a change on disk to its page (failing, unreadable, tripped). */
+  changePageWithinSeconds: number;
+  /** Seconds from a clock going wrong to the skew page (the change bound plus confirmation). */
+  skewPageWithinSeconds: number;
+}
+
+export function truthBounds(host: HostConfig, config: Config): TruthBounds {
+  const budget = hostBudget(host, config);
+  const confirm = Math.ceil(config.timing.confirmSeconds / config.timing.cronPeriodSeconds) * config.timing.cronPeriodSeconds;
+  return {
+    darkPageWithinSeconds: budget.darkPageWithinSeconds,
+    staleSlackSeconds: budget.stalePageWithinSeconds - host.maxAgeInSessionSeconds,
+    changePageWithinSeconds: budget.changePageWithinSeconds,
+    skewPageWithinSeconds: budget.changePageWithinSeconds + confirm,
+  };
+}
+
+const CONTENT_KINDS = ["stale", "failing", "heartbeat_unreadable", "circuit_unreadable", "tripped", "skewed"] as const;
+
+export function groundTruth(host: SimHost, hostConfig: HostConfig, config: Config, start: number, end: number, replayWindowMs: number): Episode[] {
+  const bounds = truthBounds(hostConfig, config);
+  const sessions = host.spec.calendar === null ? null : sessionsBetween(host.spec.calendar, start, end);
+  const snapshots = host.snapshots;
+  const episodes: Episode[] = [];
+  const open = new Map<ConditionKind, { start: number; visibleFrom: number | null; longest: number; firstLongRun: number | null }>();
+  const requiredMs = (kind: ConditionKind): number => {
+    switch (kind) {
+      case "dark":
+        return 0;
+      case "stale":
+        return bounds.staleSlackSeconds * 1000;
+      case "skewed":
+        return bounds.skewPageWithinSeconds * 1000;
+      default:
+        return bounds.changePageWithinSeconds * 1000;
+    }
+  };
+
+  let snapshotIndex = 0;
+  let sessionIndex = 0;
+  let current: HostSnapshot | undefined = snapshots[0];
+  for (let t = start; t < end; t += STEP_MS) {
+    while (snapshotIndex + 1 < snapshots.length && (snapshots[snapshotIndex + 1]?.at ?? Infinity) <= t) snapshotIndex++;
+    current = snapshots[snapshotIndex];
+    if (current === undefined) continue;
+    let sessionOpenedAt: number | null = 0;
+    if (sessions !== null) {
+      while (sessionIndex < sessions.length && (sessions[sessionIndex]?.close ?? Infinity) <= t) sessionIndex++;
+      const session = sessions[sessionIndex];
+      sessionOpenedAt = session !== undefined && session.open <= t ? session.open : null;
+    }
+    const states = conditionStates(current, t, sessionOpenedAt, hostConfig, replayWindowMs);
+    for (const [kind, state] of states) {
+      const episode = open.get(kind);
+      if (state === TRUE) {
+        if (episode === undefined) {
+          open.set(kind, { start: t, visibleFrom: t, longest: 0, firstLongRun: null });
+        } else if (episode.visibleFrom === null) {
+          episode.visibleFrom = t;
+        }
+      }
+      const live = open.get(kind);
+      if (live === undefined) continue;
+      if (state !== TRUE && live.visibleFrom !== null) live.visibleFrom = null;
+      if (live.visibleFrom !== null) {
+        const run = t + STEP_MS - live.visibleFrom;
+        live.longest = Math.max(live.longest, run);
+        if (live.firstLongRun === null && run >= requiredMs(kind)) live.firstLongRun = live.visibleFrom;
+      }
+      if (state === FALSE) {
+        episodes.push(finish(host, kind, live, t, bounds, requiredMs(kind)));
+        open.delete(kind);
+      }
+    }
+  }
+  for (const [kind, live] of open) episodes.push(finish(host, kind, live, null, bounds, requiredMs(kind)));
+  return episodes.filter((episode) => episode.end === null || episode.end > episode.start);
+}
+
+function conditionStates(
+  snapshot: HostSnapshot,
+  t: number,
+  sessionOpenedAt: number | null,
+  host: HostConfig,
+  replayWindowMs: number,
+): Array<[ConditionKind, Tri]> {
+  const reachable = snapshot.powered && snapshot.agentUp && !snapshot.partitioned && Math.abs(snapshot.skewMs) < replayWindowMs - 5000;
+  const states: Array<[ConditionKind, Tri]> = [["dark", reachable ? FALSE : TRUE]];
+  if (!reachable) {
+    for (const kind of CONTENT_KINDS) states.push([kind, UNKNOWN]);
+    return states;
+  }
+  const heartbeat = snapshot.heartbeatReadable;
+  // Age as the product defines it: on the host's own clock, counted in session from the open.
+  const ageMs = t + snapshot.skewMs - snapshot.heartbeatAtHostMs;
+  const maxAgeSeconds = sessionOpenedAt === null ? host.maxAgeOutOfSessionSeconds : host.maxAgeInSessionSeconds;
+  const effectiveAgeMs = sessionOpenedAt === null ? ageMs : Math.min(ageMs, t - sessionOpenedAt);
+  states.push(
+    ["stale", !heartbeat ? UNKNOWN : maxAgeSeconds !== null && effectiveAgeMs > maxAgeSeconds * 1000 ? TRUE : FALSE],
+    ["failing", !heartbeat ? UNKNOWN : snapshot.heartbeatStatus !== "ok" ? TRUE : FALSE],
+    ["heartbeat_unreadable", heartbeat ? FALSE : TRUE],
+    ["circuit_unreadable", snapshot.circuitReadable ? FALSE : TRUE],
+    ["tripped", !snapshot.circuitReadable ? UNKNOWN : snapshot.circuitPaused ? TRUE : FALSE],
+    ["skewed", Math.abs(snapshot.skewMs) > host.skewSeconds * 1000 ? TRUE : FALSE],
+  );
+  return states;
+}
+
+function finish(
+  host: SimHost,
+  kind: ConditionKind,
+  live: { start: number; longest: number; firstLongRun: number | null },
+  end: number | null,
+  bounds: TruthBounds,
+  requiredMs: number,
+): Episode {
+  // Sampling is per second: the condition may have begun up to a second before `start`.
+  const start = live.start - STEP_MS;
+  if (kind === "dark") {
+    const before = [...host.attempts].reverse().find((attempt) => attempt.reachable && attempt.at < live.start);
+    const after = end === null ? undefined : host.attempts.find((attempt) => attempt.reachable && attempt.at >= end - STEP_MS);
+    const lastPingBefore = before?.at ?? null;
+    const firstPingAfter = after?.at ?? null;
+    // The record of the last ping carries its arrival time, a network latency later.
+    const deadline = lastPingBefore === null ? null : lastPingBefore + bounds.darkPageWithinSeconds * 1000 + 1000;
+    const promised = deadline !== null && (firstPingAfter === null || firstPingAfter > deadline);
+    return {
+      hostId: host.spec.id,
+      kind,
+      start,
+      end,
+      lastPingBefore,
+      firstPingAfter,
+      promised,
+      deadline: promised ? deadline : null,
+      longestVisibleMs: (end ?? Infinity) - live.start,
+    };
+  }
+  const promised = live.firstLongRun !== null;
+  return {
+    hostId: host.spec.id,
+    kind,
+    start,
+    end,
+    lastPingBefore: null,
+    firstPingAfter: null,
+    promised,
+    deadline: live.firstLongRun === null ? null : live.firstLongRun - STEP_MS + requiredMs,
+    longestVisibleMs: live.longest,
+  };
+}
