@@ -28,6 +28,27 @@ export const PingRecord = z.object({
 });
 export type PingRecord = z.infer<typeof PingRecord>;
 
+/** A heartbeat `at` further ahead of the host's own send time than this is not a time it beat. */
+const MAX_HEARTBEAT_AHEAD_SECONDS = 300;
+
+/**
+ * A heartbeat from the future would read as fresh forever, so stale could never fire:
+ * most often `at` in milliseconds (time.time() * 1000). Measured on the host's own
+ * clock (its send time), so clock skew cannot trigger it.
+ */
+function heartbeatFromTheFuture(heartbeat: MirroredHeartbeat, sentAt: number): MirroredHeartbeat {
+  if (heartbeat.state !== "ok") return heartbeat;
+  const aheadSeconds = heartbeat.at - sentAt / 1000;
+  if (aheadSeconds <= MAX_HEARTBEAT_AHEAD_SECONDS) return heartbeat;
+  const hint = heartbeat.at > 1e11 ? " (milliseconds? write Unix seconds, as time.time() does)" : "";
+  return {
+    state: "wrong_shape",
+    detail: `at: ${heartbeat.at} is ${Math.round(aheadSeconds)} s in the future by the host's own clock${hint}`,
+    ...(heartbeat.size === undefined ? {} : { size: heartbeat.size }),
+    ...(heartbeat.mtime === undefined ? {} : { mtime: heartbeat.mtime }),
+  };
+}
+
 export function recordFromPing(hostId: string, body: PingBody, sentAt: number, receivedAt: number): PingRecord {
   return {
     hostId,
@@ -37,7 +58,7 @@ export function recordFromPing(hostId: string, body: PingBody, sentAt: number, r
     agent: body.agent,
     lastPushOutage: body.lastPushOutage,
     ...(body.commandResult === undefined ? {} : { commandResult: body.commandResult }),
-    heartbeat: mirrorHeartbeat(body.files.heartbeat),
+    heartbeat: heartbeatFromTheFuture(mirrorHeartbeat(body.files.heartbeat), sentAt),
     circuit: mirrorCircuit(body.files.circuit),
   };
 }

@@ -295,6 +295,9 @@ describe("unreadable files: each bad state is its own alarm, never ok, never sil
     ["wrong shape (at is a string)", rawFile('{"at":"yesterday","status":"ok"}'), /^heartbeat\.json wrong shape: at: /],
     ["wrong shape (no status)", rawFile('{"at":1795389457.66}'), /^heartbeat\.json wrong shape: status: /],
     ["wrong shape (an array)", rawFile("[1,2]"), /^heartbeat\.json wrong shape: /],
+    // Milliseconds where seconds belong: "fresh" for 50,000 years, so never stale.
+    ["at in milliseconds", rawFile(JSON.stringify({ at: T0 - 30_000, status: "ok" })), /^heartbeat\.json wrong shape: at: .*in the future/],
+    ["at an hour in the future by the host's own clock", rawFile(JSON.stringify({ at: T0 / 1000 + 3600, status: "ok" })), /^heartbeat\.json wrong shape: at: .*in the future/],
   ] as const)("heartbeat.json %s", (_label, file, expected) => {
     const ticks = new Ticks();
     const record = makeRecord({ receivedAt: T0, body: { files: { heartbeat: file, circuit: { state: "missing" } } } });
@@ -303,6 +306,13 @@ describe("unreadable files: each bad state is its own alarm, never ok, never sil
     expect(ticks.condition("heartbeat_unreadable")?.detail).toMatch(typeof expected === "string" ? new RegExp(`^${escapeRegExp(expected)}$`) : expected);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^🔴 <b>alpha<\/b> HEARTBEAT UNREADABLE: heartbeat\.json /);
+  });
+
+  it("a heartbeat a few seconds ahead of the host's send time is fine (written during the ping)", () => {
+    const ticks = new Ticks();
+    const record = makeRecord({ receivedAt: T0, body: { files: { heartbeat: rawFile(JSON.stringify({ at: T0 / 1000 + 2, status: "ok" })), circuit: { state: "missing" } } } });
+    expect(ticks.at(T0 + 10 * SECOND, record)).toEqual([]);
+    expect(record.heartbeat.state).toBe("ok");
   });
 
   it("an unreadable heartbeat neither recovers nor re-pages a failing status it can no longer see", () => {
