@@ -1,0 +1,216 @@
+// The agent's footprint on a trading host: resident memory of the Node agent in loop
+// mode and its CPU per push (from /proc), against the alternatives a user might run from
+// cron instead: one `curl` per ping, the shell agent, and the Node agent with --once.
+// Everything talks to a stand-in Worker on 127.0.0.1 that accepts every ping.
+import { execFile, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { percentile } from "./worker-sim.ts";
+
+const run = promisify(execFile);
+const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
+
+interface StandIn {
+  url: string;
+  pings: () => number;
+  close: () => Promise<void>;
+}
+
+/** A Worker stand-in: answers every POST /v1/ping/<host> as an accepted ping. */
+async function startStandIn(): Promise<StandIn> {
+  let pings = 0;
+  const server: Server = createServer((request, response) => {
+    request.resume();
+    request.on("end", () => {
+      if (request.method === "POST" && request.url?.startsWith("/v1/ping/") === true) pings++;
+      response.writeHead(200, { "content-type": "application/json", "x-witness-write": "none" });
+      response.end(JSON.stringify({ ok: true, serverTime: Date.now(), commands: [] }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pings: () => pings,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** utime + stime of a process, in seconds (children not included). */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces) start after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return (utime + stime) / CLOCK_TICKS_PER_SECOND;
+}
+
+function residentKiB(pid: number): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match?.[1] === undefined ? Number.NaN : Number(match[1]);
+}
+
+/**
+ * A child's environment. The bench type-checks with Node's and the Worker's types at once
+ * (tsconfig.bench.json), and the generated Worker types declare the Worker's secrets as
+ * required process variables; the agent processes need none of them.
+ */
+function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
+  return vars as unknown as NodeJS.ProcessEnv;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface AgentFiles {
+  dir: string;
+  heartbeat: string;
+  circuit: string;
+  secretFile: string;
+  secret: string;
+}
+
+export function agentFiles(dir: string): AgentFiles {
+  mkdirSync(dir, { recursive: true });
+  const heartbeat = join(dir, "heartbeat.json");
+  const circuit = join(dir, "circuit.json");
+  writeFileSync(heartbeat, JSON.stringify({ at: Date.now() / 1000, iso: new Date().toISOString(), status: "ok", cycle: 1 }));
+  writeFileSync(circuit, JSON.stringify({ paused: false }));
+  const secret = "bench-secret-0123456789abcdef0123456789abcdef";
+  const secretFile = join(dir, "secret");
+  writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  return { dir, heartbeat, circuit, secretFile, secret };
+}
+
+export interface LoopAgentResult {
+  seconds: number;
+  intervalSeconds: number;
+  pushes: number;
+  /** VmRSS samples after warm-up, KiB. */
+  rssMedianKiB: number;
+  rssMaxKiB: number;
+  rssFirstKiB: number;
+  rssLastKiB: number;
+  /** (utime + stime) over the measured pushes / their number, milliseconds. */
+  cpuPerPushMs: number;
+}
+
+/** The Node agent in loop mode at a short interval for `seconds`, sampled from /proc. */
+export async function measureLoopAgent(options: { root: string; files: AgentFiles; seconds: number; intervalSeconds: number }): Promise<LoopAgentResult> {
+  const standIn = await startStandIn();
+  const child = spawn(
+    process.execPath,
+    [join(options.root, "dist", "witness-agent.mjs"), "--url", standIn.url, "--host", "bench", "--secret-file", options.files.secretFile, "--heartbeat", options.files.heartbeat, "--circuit", options.files.circuit, "--interval", String(options.intervalSeconds)],
+    { stdio: ["ignore", "ignore", "pipe"], env: childEnv({ PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: options.files.dir }) },
+  );
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString("utf8")).slice(-2000);
+  });
+  const pid = child.pid;
+  try {
+    if (pid === undefined) throw new Error("the agent did not start");
+    // Warm-up: start-up, first pushes, JIT.
+    await sleep(Math.min(15_000, (options.seconds * 1000) / 6));
+    if (child.exitCode !== null) throw new Error(`the agent exited early: ${stderr}`);
+    const pushesBefore = standIn.pings();
+    const cpuBefore = processCpuSeconds(pid);
+    const rss: number[] = [];
+    const deadline = Date.now() + options.seconds * 1000;
+    let beat = 1;
+    while (Date.now() < deadline) {
+      // The pipeline keeps rewriting its heartbeat, as it would on a real host.
+      writeFileSync(options.files.heartbeat, JSON.stringify({ at: Date.now() / 1000, iso: new Date().toISOString(), status: "ok", cycle: ++beat }));
+      rss.push(residentKiB(pid));
+      await sleep(5000);
+    }
+    const cpu = processCpuSeconds(pid) - cpuBefore;
+    const pushes = standIn.pings() - pushesBefore;
+    return {
+      seconds: options.seconds,
+      intervalSeconds: options.intervalSeconds,
+      pushes,
+      rssMedianKiB: percentile(rss, 50),
+      rssMaxKiB: Math.max(...rss),
+      rssFirstKiB: rss[0] ?? Number.NaN,
+      rssLastKiB: rss.at(-1) ?? Number.NaN,
+      cpuPerPushMs: (cpu * 1000) / Math.max(1, pushes),
+    };
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise<void>((resolve) => {
+      if (child.exitCode !== null) resolve();
+      else child.once("exit", () => resolve());
+      setTimeout(resolve, 5000);
+    });
+    await standIn.close();
+  }
+}
+
+export interface OneShotResult {
+  what: string;
+  runs: number;
+  accepted: number;
+  /** User + system CPU of the whole child process tree per run, milliseconds (bash `times`). */
+  cpuPerRunMs: number;
+  /** Peak resident memory of one run (GNU time %M of the last run), KiB. */
+  peakRssKiB: number;
+}
+
+/**
+ * Runs `command` `runs` times from one bash loop, as cron would run it once a minute,
+ * and reads the children's CPU from bash's `times`; GNU time gives one run's peak RSS.
+ */
+async function measureOneShot(what: string, command: string, runs: number, env: Record<string, string>, standIn: StandIn): Promise<OneShotResult> {
+  const before = standIn.pings();
+  const script = `for i in $(seq ${runs}); do ${command} >/dev/null 2>&1; done; times`;
+  const { stdout } = await run("bash", ["-c", script], { env: childEnv(env), timeout: 300_000 });
+  const lines = stdout.trim().split("\n");
+  const children = lines.at(-1) ?? "";
+  const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce((total, match) => total + Number(match[1]) * 60 + Number(match[2]), 0);
+  const accepted = standIn.pings() - before;
+  let peakRssKiB = Number.NaN;
+  try {
+    const timed = await run("/usr/bin/time", ["-f", "%M", "bash", "-c", `${command} >/dev/null 2>&1`], { env: childEnv(env), timeout: 60_000 });
+    peakRssKiB = Number(timed.stderr.trim().split("\n").at(-1));
+  } catch {
+    // GNU time missing: leave the peak unknown.
+  }
+  return { what, runs, accepted, cpuPerRunMs: (seconds * 1000) / runs, peakRssKiB };
+}
+
+export async function measureOneShots(options: { root: string; files: AgentFiles; runs: number }): Promise<OneShotResult[]> {
+  const standIn = await startStandIn();
+  try {
+    const body = JSON.stringify({ v: 1, seq: 1, sentAt: Date.now(), agent: { version: "curl", startedAt: Date.now(), bootId: "b", kind: "shell" }, lastPushOutage: null, files: { heartbeat: { state: "missing" }, circuit: { state: "missing" } } });
+    const bodyFile = join(options.files.dir, "curl-body.json");
+    writeFileSync(bodyFile, body);
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: options.files.dir,
+      WITNESS_URL: standIn.url,
+      WITNESS_HOST: "bench",
+      WITNESS_SECRET_FILE: options.files.secretFile,
+      WITNESS_HEARTBEAT: options.files.heartbeat,
+      WITNESS_CIRCUIT: options.files.circuit,
+      WITNESS_STATE_FILE: join(options.files.dir, "agent.state"),
+    };
+    const curl = `curl -sS --max-time 10 -H 'content-type: application/json' -H 'X-Witness-Timestamp: 1' -H 'X-Witness-Signature: ${"0".repeat(64)}' --data-binary @${bodyFile} ${standIn.url}/v1/ping/bench`;
+    const shell = `sh ${join(options.root, "agent", "witness-agent.sh")} --once`;
+    const nodeOnce = `${process.execPath} ${join(options.root, "dist", "witness-agent.mjs")} --once`;
+    return [
+      await measureOneShot("curl, one POST of a pre-signed body", curl, options.runs, env, standIn),
+      await measureOneShot("shell agent (witness-agent.sh --once: sh, openssl, curl)", shell, options.runs, env, standIn),
+      await measureOneShot("Node agent --once (a new node process per push)", nodeOnce, Math.max(5, Math.round(options.runs / 2)), env, standIn),
+    ];
+  } finally {
+    await standIn.close();
+  }
+}
