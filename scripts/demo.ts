@@ -7,7 +7,7 @@ import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureAgentBundle } from "../test/support/agent-process.ts";
-import { type LocalStack, startLocalStack, waitUntil } from "../test/support/local-stack.ts";
+import { type LocalStack, SILENCE_PAGES_DARK_SETTINGS, startLocalStack, waitUntil } from "../test/support/local-stack.ts";
 import { eventLines, phoneText } from "../test/support/phone.ts";
 import { writeCircuit, writeHeartbeat } from "../test/support/pipeline.ts";
 
@@ -35,6 +35,7 @@ interface TimelineEntry {
 }
 
 const timeline: TimelineEntry[] = [];
+const launchedAt = Date.now();
 let t0 = Date.now();
 const elapsed = (at: number) => `${((at - t0) / 1000).toFixed(1).padStart(6)} s`;
 
@@ -150,7 +151,11 @@ async function main(): Promise<number> {
       agentIntervalSeconds: 2,
       pipelineEveryMs: 2000,
       tickEveryMs: 1000,
-      hosts: Object.values(HOSTS).map((id) => ({ id, dataDir: join(dir, "hosts", id) })),
+      hosts: Object.values(HOSTS).map((id) => ({
+        id,
+        dataDir: join(dir, "hosts", id),
+        ...(id === HOSTS.dark ? { settings: SILENCE_PAGES_DARK_SETTINGS } : {}),
+      })),
       onTelegram: (call) => {
         if (call.method !== "sendMessage") return;
         const text = phoneText(String(call.payload.text));
@@ -195,8 +200,13 @@ async function main(): Promise<number> {
   }
   printTimeline(outcomes);
   const failed = outcomes.filter((outcome) => !outcome.ok).length;
-  const total = ((Date.now() - t0) / 1000).toFixed(0);
-  console.log(failed === 0 ? green(`\nAll ${outcomes.length} scenarios behaved as expected (${total} s).`) : red(`\n${failed} of ${outcomes.length} scenarios did not (${total} s).`));
+  const seconds = (from: number) => ((Date.now() - from) / 1000).toFixed(0);
+  const took = `scenarios ${seconds(t0)} s, ${seconds(launchedAt)} s with start-up and shutdown`;
+  console.log(
+    failed === 0
+      ? green(`\nAll ${outcomes.length} scenarios behaved as expected (${took}).`)
+      : red(`\n${failed} of ${outcomes.length} scenarios did not behave as expected (${took}); details above, logs in ${join(dir, "demo.log")}.`),
+  );
   return failed === 0 ? 0 : 1;
 }
 

@@ -7,7 +7,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureAgentBundle } from "../test/support/agent-process.ts";
-import { DEMO_HOST_SETTINGS, type LocalStack, startLocalStack } from "../test/support/local-stack.ts";
+import { DEMO_HOST_SETTINGS, type LocalStack, SILENCE_PAGES_DARK_SETTINGS, startLocalStack } from "../test/support/local-stack.ts";
 import { phoneText } from "../test/support/phone.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -16,6 +16,9 @@ const dataDir = join(root, "data");
 const stopFile = join(dataDir, "STOP");
 const HOST_ID = "trader-1";
 const EVERY_SECONDS = 5;
+// One host plays both "pipeline stopped" and "agent stopped", so silence must page DARK
+// alone (see SILENCE_PAGES_DARK_SETTINGS); stale therefore takes 120 s here.
+const HOST_SETTINGS = { ...DEMO_HOST_SETTINGS, ...SILENCE_PAGES_DARK_SETTINGS };
 
 const color = process.stdout.isTTY && process.env.NO_COLOR === undefined;
 const style = (code: string, reset: string) => (text: string) => (color ? `\u001b[${code}m${text}\u001b[${reset}m` : text);
@@ -50,15 +53,15 @@ ${bold("witness is running on this machine")} (no Cloudflare account or Telegram
   Telegram    ${stack.telegram.url}   a stand-in: every message prints here as 📱
   agent       dist/witness-agent.mjs, host ${HOST_ID}, pushes ${heartbeat} and ${circuit} every ${EVERY_SECONDS} s
   pipeline    a stand-in that rewrites ${heartbeat} every ${EVERY_SECONDS} s (keeps its status; paused while ${rel(stopFile)} exists)
-  cron        one tick every ${EVERY_SECONDS} s; dark after ${DEMO_HOST_SETTINGS.darkAfterSeconds} s without a ping, stale after ${DEMO_HOST_SETTINGS.maxAgeInSessionSeconds} s
+  cron        one tick every ${EVERY_SECONDS} s; dark after ${HOST_SETTINGS.darkAfterSeconds} s without a ping, stale after ${HOST_SETTINGS.maxAgeInSessionSeconds} s
 
 ${bold("Things to try")} (each page arrives within a tick or two, unless said otherwise)
   bad status   set "status": "error" in ${heartbeat}                → FAILING; set it back to "ok" → recovery
   corrupt      echo '{"at": 17' > ${heartbeat}                      → HEARTBEAT UNREADABLE; write valid JSON back → recovery
-  stale        press ${bold("p")} (or touch ${rel(stopFile)}) to stop the pipeline   → STALE after ~75 s; ${bold("p")} again → recovery
+  stale        press ${bold("p")} (or touch ${rel(stopFile)}) to stop the pipeline   → STALE after ~${HOST_SETTINGS.maxAgeInSessionSeconds + 5} s; ${bold("p")} again → recovery
   circuit      echo '{"paused": true, "reason": "manual test", "since": '${since}'}' > ${circuit}
                                                                     → CIRCUIT TRIPPED; rm ${circuit} → resumed
-  dark         press ${bold("a")} to stop the agent                          → DARK after ~105 s; ${bold("a")} again → recovery ("agent restart")
+  dark         press ${bold("a")} to stop the agent                          → DARK after ~${HOST_SETTINGS.darkAfterSeconds + 5} s; ${bold("a")} again → recovery ("agent restart")
   status       curl -s -H 'authorization: Bearer ${stack.worker.secrets.STATUS_TOKEN}' ${stack.worker.url}/v1/status
 
 ${bold("Keys")}  a agent on/off · p pipeline on/off · t tick now · s status · h help · q quit (Ctrl-C too)
@@ -104,7 +107,7 @@ async function main(): Promise<void> {
     agentIntervalSeconds: EVERY_SECONDS,
     pipelineEveryMs: EVERY_SECONDS * 1000,
     tickEveryMs: EVERY_SECONDS * 1000,
-    hosts: [{ id: HOST_ID, dataDir, pipelineStopFile: stopFile }],
+    hosts: [{ id: HOST_ID, dataDir, pipelineStopFile: stopFile, settings: SILENCE_PAGES_DARK_SETTINGS }],
     onTelegram: (call) => {
       if (call.method === "sendMessage") printPhone(String(call.payload.text));
     },
@@ -155,7 +158,7 @@ async function main(): Promise<void> {
             host.startAgent();
             console.log(`${dim(clock())} ▶ agent started again (expect a recovery saying "agent restart" if the host was dark)`);
           } else {
-            console.log(`${dim(clock())} ▶ stopping the agent: the Worker hears nothing from ${HOST_ID}; DARK in about ${DEMO_HOST_SETTINGS.darkAfterSeconds + 5} s`);
+            console.log(`${dim(clock())} ▶ stopping the agent: the Worker hears nothing from ${HOST_ID}; DARK in about ${HOST_SETTINGS.darkAfterSeconds + 5} s`);
             void host.stopAgent("stop");
           }
           break;
@@ -165,7 +168,7 @@ async function main(): Promise<void> {
             console.log(`${dim(clock())} ▶ pipeline running again: the heartbeat is fresh from the next beat`);
           } else {
             writeFileSync(stopFile, "the pipeline stand-in is paused while this file exists\n");
-            console.log(`${dim(clock())} ▶ pipeline paused (${rel(stopFile)}): STALE in about ${DEMO_HOST_SETTINGS.maxAgeInSessionSeconds + 5} s`);
+            console.log(`${dim(clock())} ▶ pipeline paused (${rel(stopFile)}): STALE in about ${HOST_SETTINGS.maxAgeInSessionSeconds + 5} s`);
           }
           break;
         case "t":

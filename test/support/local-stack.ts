@@ -24,6 +24,16 @@ export const DEMO_HOST_SETTINGS = {
   skewSeconds: 5,
 } as const;
 
+/**
+ * For a host whose agent will go silent. Today the judge pages STALE for a host that
+ * stopped pinging as soon as its last heartbeat is older than maxAge, although stale is
+ * meant for "pings arrive but the heartbeat is old"; with maxAge below darkAfter a dead
+ * agent pages STALE first and DARK 30 s later. A maxAge above darkAfter plus one beat
+ * and one push (as the production defaults have: 900 s against 240 or 780 s) makes
+ * silence page DARK alone.
+ */
+export const SILENCE_PAGES_DARK_SETTINGS = { maxAgeInSessionSeconds: 120 } as const;
+
 export const DEMO_TIMING = {
   refreshSeconds: 30,
   kvLagSeconds: 0,
@@ -37,7 +47,7 @@ export const DEMO_TIMING = {
 /** A made-up chat id: the stand-in accepts any. */
 export const DEMO_CHAT_ID = "100200300";
 
-export function localConfig(telegramUrl: string, hostIds: readonly string[]): Record<string, unknown> {
+export function localConfig(telegramUrl: string, hosts: ReadonlyArray<{ id: string; settings?: Record<string, unknown> }>): Record<string, unknown> {
   return {
     // The paid plan's budget: a 10 s demo interval would not fit the free plan's writes.
     plan: "paid",
@@ -45,12 +55,14 @@ export function localConfig(telegramUrl: string, hostIds: readonly string[]): Re
     timing: DEMO_TIMING,
     alerts: { repeatMinutes: 30, timezone: "UTC", digestAt: null },
     defaults: DEMO_HOST_SETTINGS,
-    hosts: hostIds.map((id) => ({ id })),
+    hosts: hosts.map((host) => ({ id: host.id, ...host.settings })),
   };
 }
 
 export interface StackHostOptions {
   id: string;
+  /** This host's entry in WITNESS_CONFIG beyond its id (defaults: DEMO_HOST_SETTINGS). */
+  settings?: Record<string, unknown>;
   /** Where heartbeat.json and circuit.json live. */
   dataDir: string;
   /** Put a cuttable TCP proxy between this host's agent and the Worker. */
@@ -139,7 +151,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     stoppers.push(() => telegram.close());
 
     const secrets = randomSecrets();
-    const config = localConfig(telegram.url, options.hosts.map((host) => host.id));
+    const config = localConfig(telegram.url, options.hosts);
     const worker = await startLocalWorker({
       root: options.root,
       dir: join(options.dir, "worker"),

@@ -52,6 +52,8 @@ export const StatusBody = z.object({
       conditions: z.record(z.string(), z.unknown()),
       lastPingAt: z.number().nullable(),
       agent: z.object({ startedAt: z.number(), bootId: z.string(), kind: z.string().optional() }).nullable(),
+      heartbeat: z.looseObject({ state: z.string() }).nullable(),
+      circuit: z.looseObject({ state: z.string() }).nullable(),
     }),
   ),
 });
