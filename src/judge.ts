@@ -264,7 +264,9 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
         state.lastSentAt = now;
         if (!muted) events.push(event("alert"));
       }
-    } else if (!muted && !operator.acked.includes(id)) {
+    } else if (!muted) {
+      // A paused circuit is reminded daily even once acknowledged: an ack at 3 AM is how
+      // one forgets that trading is still paused. Other alerts repeat until acknowledged.
       if (kind === "tripped") {
         if (today.reached && state.reminderDate !== today.date) {
           changed = true;
@@ -272,7 +274,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
           state.lastSentAt = now;
           events.push(event("reminder"));
         }
-      } else if (repeatMs > 0 && state.lastSentAt !== null && now - state.lastSentAt >= repeatMs) {
+      } else if (!operator.acked.includes(id) && repeatMs > 0 && state.lastSentAt !== null && now - state.lastSentAt >= repeatMs) {
         changed = true;
         state.lastSentAt = now;
         events.push(event("repeat"));

@@ -383,6 +383,19 @@ describe("tripped and resumed", () => {
     expect(at(Date.UTC(2026, 10, 26, 14, 0))).toEqual([reminder]); // Thanksgiving too: the circuit is still paused
   });
 
+  it("an ack stops nothing about the daily reminder: the point is not to forget a paused circuit", () => {
+    const ticks = new Ticks({ hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
+    const openedAt = Date.UTC(2026, 10, 24, 15, 0);
+    const acked: OperatorView = { acked: [incidentId("alpha", "tripped", openedAt)], mutedUntil: null };
+    const at = (now: number, operator: OperatorView) => ticks.at(now, beatRecord(now - 30 * SECOND, now - 40 * SECOND, "ok", paused), operator);
+    expect(at(openedAt, NOBODY)).toEqual([alert]);
+    expect(at(Date.UTC(2026, 10, 25, 14, 0), acked)).toEqual([
+      "⏸️ <b>alpha</b> still CIRCUIT TRIPPED: circuit paused: heartbeat stale: 1200s &gt; 900s since 2026-11-22T23:17:37.660Z",
+    ]);
+    // A mute still silences it while it lasts.
+    expect(at(Date.UTC(2026, 10, 26, 14, 0), { ...acked, mutedUntil: Date.UTC(2026, 10, 26, 15, 0) })).toEqual([]);
+  });
+
   it("reminds at 09:00 local time across the DST change (14:00 UTC after the fall-back, not 13:00)", () => {
     const ticks = new Ticks({ hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
     const at = (now: number) => ticks.at(now, beatRecord(now - 30 * SECOND, now - 40 * SECOND, "ok", paused));
