@@ -10,6 +10,7 @@ import { deriveHostSecret, signPing } from "../../src/signature.ts";
 import { Store } from "../../src/store.ts";
 import {
   countingKv,
+  failingPutKv,
   filesWith,
   kvContents,
   makePingBody,
@@ -355,6 +356,16 @@ describe("an invalid WITNESS_CONFIG answers 503 naming the field on every route"
     const error = (await errorOf(response)).error;
     if (typeof message === "string") expect(error).toBe(message);
     else expect(error).toMatch(message);
+  });
+});
+
+describe("when KV fails", () => {
+  it("a ping that must be written answers 503 saying to retry, never 500", async () => {
+    const testEnvironment = testEnv({}, { kv: failingPutKv(env.WITNESS_KV) });
+    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", makePingBody()));
+    expect(response.status).toBe(503);
+    expect((await errorOf(response)).error).toBe("witness could not store this ping, retry later (KV PUT failed: 429 Too Many Requests)");
+    expect(await kvContents(env.WITNESS_KV)).toEqual({});
   });
 });
 

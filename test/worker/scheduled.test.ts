@@ -141,6 +141,25 @@ describe("delivery never loses a page", () => {
     ]);
   });
 
+  it("a retry_after longer than a tick can wait is honoured on a later tick, not slept through", async () => {
+    const testEnvironment = testEnv();
+    await pingAt(testEnvironment, T0, 1, { files: filesWith(T0 - 20 * SECOND, "halted") });
+    await failTelegramNext(testEnvironment, [{ status: 429, retryAfterSeconds: 60 }]);
+    const sleeps: number[] = [];
+    const summary = await runTick(testEnvironment, {
+      now: () => T0 + 10 * SECOND,
+      fetch: (input, init) => fetch(input, init),
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
+    });
+    expect(summary).toMatchObject({ delivered: 0, undelivered: 2 });
+    expect(sleeps).toEqual([]);
+    expect(await sentMessages(testEnvironment)).toEqual([]);
+    await tick(testEnvironment, T0 + MINUTE + 10 * SECOND);
+    expect(await sentMessages(testEnvironment)).toEqual([WATCHING_ALPHA, '<b>witness</b>: 1 problem\n🔴 <b>alpha</b> FAILING: status &quot;halted&quot;']);
+  });
+
   it("a page that fails three times in a tick waits in KV and goes out before the next one", async () => {
     const testEnvironment = testEnv();
     await pingAt(testEnvironment, T0, 1);
