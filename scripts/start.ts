@@ -7,6 +7,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureAgentBundle } from "../test/support/agent-process.ts";
+import { leftoverGroups } from "../test/support/child-process.ts";
 import { DEMO_HOST_SETTINGS, type LocalStack, SILENCE_PAGES_DARK_SETTINGS, startLocalStack } from "../test/support/local-stack.ts";
 import { phoneText } from "../test/support/phone.ts";
 
@@ -45,6 +46,14 @@ function printHelp(stack: LocalStack): void {
   const since = "$(date +%s)";
   const heartbeat = rel(join(dataDir, "heartbeat.json"));
   const circuit = rel(join(dataDir, "circuit.json"));
+  const tries: Array<[string, string, string]> = [
+    ["bad status", `set "status": "error" in ${heartbeat}`, `FAILING; set it back to "ok" → recovery`],
+    ["corrupt", `echo '{"at": 17' > ${heartbeat}`, "HEARTBEAT UNREADABLE; write valid JSON back → recovery"],
+    ["stale", `press ${bold("p")} (or touch ${rel(stopFile)}) to stop the pipeline`, `STALE after ~${HOST_SETTINGS.maxAgeInSessionSeconds + 5} s; ${bold("p")} again → recovery`],
+    ["circuit", `echo '{"paused": true, "reason": "manual test", "since": '${since}'}' > ${circuit}`, `CIRCUIT TRIPPED with its reason; rm ${circuit} → resumed`],
+    ["dark", `press ${bold("a")} to stop the agent`, `DARK after ~${HOST_SETTINGS.darkAfterSeconds + 5} s; ${bold("a")} again → recovery ("agent restart")`],
+    ["status", `curl -s -H 'authorization: Bearer ${stack.worker.secrets.STATUS_TOKEN}' ${stack.worker.url}/v1/status`, "what the Worker knows, as JSON"],
+  ];
   console.log(`
 ${bold("witness is running on this machine")} (no Cloudflare account or Telegram bot needed)
 
@@ -55,14 +64,8 @@ ${bold("witness is running on this machine")} (no Cloudflare account or Telegram
   pipeline    a stand-in that rewrites ${heartbeat} every ${EVERY_SECONDS} s (keeps its status; paused while ${rel(stopFile)} exists)
   cron        one tick every ${EVERY_SECONDS} s; dark after ${HOST_SETTINGS.darkAfterSeconds} s without a ping, stale after ${HOST_SETTINGS.maxAgeInSessionSeconds} s
 
-${bold("Things to try")} (each page arrives within a tick or two, unless said otherwise)
-  bad status   set "status": "error" in ${heartbeat}                → FAILING; set it back to "ok" → recovery
-  corrupt      echo '{"at": 17' > ${heartbeat}                      → HEARTBEAT UNREADABLE; write valid JSON back → recovery
-  stale        press ${bold("p")} (or touch ${rel(stopFile)}) to stop the pipeline   → STALE after ~${HOST_SETTINGS.maxAgeInSessionSeconds + 5} s; ${bold("p")} again → recovery
-  circuit      echo '{"paused": true, "reason": "manual test", "since": '${since}'}' > ${circuit}
-                                                                    → CIRCUIT TRIPPED; rm ${circuit} → resumed
-  dark         press ${bold("a")} to stop the agent                          → DARK after ~${HOST_SETTINGS.darkAfterSeconds + 5} s; ${bold("a")} again → recovery ("agent restart")
-  status       curl -s -H 'authorization: Bearer ${stack.worker.secrets.STATUS_TOKEN}' ${stack.worker.url}/v1/status
+${bold("Things to try")} (each page arrives within a tick or two unless said otherwise)
+${tries.map(([what, how, then]) => `  ${what.padEnd(11)}${how}\n  ${" ".repeat(11)}${dim("→")} ${then}`).join("\n")}
 
 ${bold("Keys")}  a agent on/off · p pipeline on/off · t tick now · s status · h help · q quit (Ctrl-C too)
 `);
@@ -73,7 +76,7 @@ async function printStatus(stack: LocalStack): Promise<void> {
     const status = await stack.worker.status();
     for (const host of status.hosts) {
       const conditions = Object.keys(host.conditions);
-      const seen = host.lastPingAt === null ? "never pinged" : `last ping ${Math.round((status.now - host.lastPingAt) / 1000)} s ago`;
+      const seen = host.lastPingAt === null ? "never pinged" : `last ping stored ${Math.round((status.now - host.lastPingAt) / 1000)} s ago (unchanged pings are stored every 30 s)`;
       console.log(`${dim(clock())} status: ${host.id}: ${seen}; ${conditions.length === 0 ? "all clear" : `open: ${conditions.join(", ")}`}` +
         `; agent ${stack.host(HOST_ID).agent === null ? "stopped" : "running"}; pipeline ${stack.host(HOST_ID).pipeline.paused ? "paused" : "running"}`);
     }
@@ -91,6 +94,14 @@ async function main(): Promise<void> {
   if (existsSync(stopFile)) {
     rmSync(stopFile);
     console.log(dim(`removed ${rel(stopFile)} left from an earlier run: the pipeline starts running`));
+  }
+  const heartbeatPath = join(dataDir, "heartbeat.json");
+  if (existsSync(heartbeatPath)) {
+    try {
+      JSON.parse(readFileSync(heartbeatPath, "utf8"));
+    } catch {
+      console.log(dim(`note: ${rel(heartbeatPath)} is not valid JSON (left from an earlier try?); the pipeline leaves such a file alone, so delete it to start fresh`));
+    }
   }
   const circuitPath = join(dataDir, "circuit.json");
   if (existsSync(circuitPath)) {
@@ -133,8 +144,13 @@ async function main(): Promise<void> {
     process.stdin.pause();
     console.log(dim(`\n${why}: stopping the agent, the Worker (wrangler and workerd) and the Telegram stand-in…`));
     await stack.stop();
-    console.log("stopped; no process left behind.");
-    process.exit(0);
+    const leftovers = leftoverGroups();
+    if (leftovers.length === 0) {
+      console.log("stopped; no process left behind.");
+      process.exit(0);
+    }
+    console.log(red(`process group(s) ${leftovers.join(", ")} did not stop; killing them (check with: pgrep -f workerd)`));
+    process.exit(1); // the exit hook sends SIGKILL to every group still listed
   };
   process.on("SIGINT", () => void shutdown("Ctrl-C"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));

@@ -52,6 +52,11 @@ function installExitHook(): void {
   });
 }
 
+/** Process groups we started that still have a live process (empty after every stop()). */
+export function leftoverGroups(): number[] {
+  return [...liveGroups].filter(groupAlive);
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function spawnGroup(command: string, args: readonly string[], options: SpawnOptions): ManagedChild {
@@ -102,7 +107,8 @@ export function spawnGroup(command: string, args: readonly string[], options: Sp
       // The leader may be gone while a grandchild (workerd) lingers: finish the group.
       killGroup(pid, "SIGKILL");
       for (let waited = 0; groupAlive(pid) && waited < 5000; waited += 50) await sleep(50);
-      liveGroups.delete(pid);
+      // A group still alive stays listed: leftoverGroups() reports it, the exit hook kills it again.
+      if (!groupAlive(pid)) liveGroups.delete(pid);
     },
   };
 }
