@@ -67,7 +67,7 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
 
   const read = await readInputs(store, hostIds);
   if (!read.ok) return reportDegraded(telegram, config, read.error, now);
-  let plan = planTick(config, read.inputs, now);
+  let plan = planTick(config, withDegradedNotice(read.inputs), now);
 
   // A page planned from a stale read of the cron's own state would repeat one already
   // sent. Before sending anything, wait out KV's edge cache, read again and plan again.
@@ -75,7 +75,7 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
     await deps.sleep(config.timing.settleSeconds * 1000);
     const fresh = await readInputs(store, hostIds);
     if (!fresh.ok) return reportDegraded(telegram, config, fresh.error, now);
-    plan = planTick(config, fresh.inputs, deps.now());
+    plan = planTick(config, withDegradedNotice(fresh.inputs), deps.now());
   }
   let next = plan.next;
 
@@ -84,6 +84,7 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
     try {
       await store.putCronState(next);
       wrote++;
+      await forgetDegradedNotice();
     } catch (error) {
       // Nothing is sent that could not be remembered as sent: it would repeat every tick.
       return reportDegraded(telegram, config, `write failed: ${describe(error)}`, now);
@@ -179,6 +180,26 @@ async function degradedNoticeDue(now: number): Promise<boolean> {
     // The cache is only a helper here.
   }
   return true;
+}
+
+/**
+ * KV works again: the state read just now cannot know a degraded notice went out (it
+ * could not be written), so this isolate's memory of it asks the plan for "KV answers
+ * again". Best effort, like the notice itself.
+ */
+function withDegradedNotice(inputs: TickInputs): TickInputs {
+  if (lastDegradedNoticeAt === null || inputs.stored === null || inputs.stored.degradedSince !== null) return inputs;
+  return { ...inputs, stored: { ...inputs.stored, degradedSince: lastDegradedNoticeAt } };
+}
+
+async function forgetDegradedNotice(): Promise<void> {
+  if (lastDegradedNoticeAt === null) return;
+  lastDegradedNoticeAt = null;
+  try {
+    await caches.default.delete(DEGRADED_CACHE_KEY);
+  } catch {
+    // Best effort.
+  }
 }
 
 async function rememberDegradedNotice(now: number): Promise<void> {

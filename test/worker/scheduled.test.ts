@@ -292,6 +292,10 @@ describe("KV as it really is", () => {
     expect(degraded).toHaveLength(1);
     expect(degraded[0]).toContain("⚠️ <b>witness is degraded</b>: Workers KV is failing (write failed: KV PUT failed: 429 Too Many Requests)");
     expect(degraded[0]).toContain('no "dark" pages will be sent');
+    // And the operator hears once that it is over.
+    expect(messages.filter((text) => text.startsWith("✅ <b>witness</b>: Workers KV"))).toEqual([
+      "✅ <b>witness</b>: Workers KV answers again after 15 min; judging resumed.",
+    ]);
   });
 
   it("a simulated day of pings every 60 s at the free plan's defaults stays within the predicted writes", async () => {
