@@ -187,6 +187,13 @@ function render(results: {
   for (const tick of results.ticks) {
     lines.push(`| ${tick.hosts} | ${tick.runs} | ${ms(tick.runTickMedianUs)} | ${ms(tick.runTickP95Us)} | ${ms(tick.planTickMedianUs)} | ${ms(tick.planTickP95Us)} | ${ratio(tick.runTickMedianUs, 10_000)} of it |`);
   }
+  const freeHolds = defaults?.holds.free;
+  if (freeHolds !== undefined) {
+    lines.push(
+      "",
+      `The free plan's KV quota holds ${freeHolds} hosts at the defaults (above), where a tick costs well under 1 ms; a tick over 1,000 hosts exceeds the free plan's 10 ms, but that many hosts need the paid plan anyway, whose cron may use 30 s of CPU.`,
+    );
+  }
   lines.push(
     "",
     "## CPU time of one ping through the route",
@@ -246,6 +253,7 @@ function render(results: {
     "- CPU figures are `process.cpuUsage()` in Node (process-wide, so V8's GC threads count too), medians and p95 after warm-up; workerd's accounting differs in detail. A cold isolate start is not included.",
     "- wrangler dev throughput is bounded by this machine and by wrangler's local stack, not by witness's code; treat it as a regression baseline, not a production ceiling.",
     "- Agent CPU per push in loop mode includes its timers and the reading of both files; the one-shot figures include process start-up, which is what dominates a cron-driven curl or shell agent.",
+    "- The agent ran for minutes, not days: RSS samples show its working set after warm-up, but a run this short cannot rule out a slow leak (compare the first and last samples).",
     "",
   );
   return lines.join("\n");
