@@ -126,12 +126,22 @@ function writeGeneratedConfig(options: LocalWorkerOptions): string {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The environment for wrangler: ours, minus anything named like one of the Worker's
+ * secrets (vitest.config.mts exports its own set), so .dev.vars is the only source.
+ */
+function wranglerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
+  for (const name of ["WITNESS_MASTER_KEY", "TELEGRAM_BOT_TOKEN", "STATUS_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "WITNESS_CONFIG"]) delete env[name];
+  return env;
+}
+
 /** Runs wrangler to completion; rejects with its output when it fails. */
 function runWrangler(root: string, args: readonly string[], cwd: string): Promise<void> {
   const output: string[] = [];
   const child = spawnGroup(process.execPath, [join(root, "node_modules", "wrangler", "bin", "wrangler.js"), ...args], {
     cwd,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+    env: wranglerEnv(),
     onLine: (line) => output.push(line),
   });
   return child.exited.then(async (code) => {
@@ -188,7 +198,7 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     ],
     {
       cwd: options.dir,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+      env: wranglerEnv(),
       onLine: (raw) => {
         const line = plain(raw);
         log.push(line);
