@@ -133,12 +133,18 @@ export function observe(
   }
 
   const { heartbeat, circuit } = record;
+  // While pings arrive, the route rewrites the record at least every refresh interval and
+  // KV shows it within the lag. An older record means pings stopped: stale means "pings
+  // arrive but the heartbeat is old", so judging it now would page STALE before DARK.
+  const { timing } = input.config;
+  const pingsMayHaveStopped = silentSeconds > host.intervalSeconds + timing.refreshSeconds + timing.kvLagSeconds;
   if (heartbeat.state === "ok") {
     if (heartbeat.status !== "ok") {
       present.set("failing", `status "${heartbeat.status}"${heartbeat.extra ? ` ${heartbeat.extra}` : ""}`);
     }
-    const stale = staleDetail(host, record, now);
-    if (stale !== null) present.set("stale", stale);
+    const stale = pingsMayHaveStopped ? null : staleDetail(host, record, now);
+    if (pingsMayHaveStopped) unknown.add("stale");
+    else if (stale !== null) present.set("stale", stale);
   } else {
     present.set("heartbeat_unreadable", `heartbeat.json ${heartbeat.state.replace("_", " ")}: ${heartbeat.detail}`);
     unknown.add("failing");
@@ -307,12 +313,15 @@ function recoveryDetail(kind: ConditionKind, before: ConditionState, record: Pin
     case "dark": {
       const previous = before.before;
       const outage = record.lastPushOutage;
+      // The agent sets `until` only once a push is accepted, so the first ping after the
+      // gap still has it open: that accepted ping is itself the end of the outage.
+      const outageEnd = outage === null ? undefined : (outage.until ?? record.sentAt);
       // Only an outage that ended after the last ping seen before the gap explains it; an
       // older one was already reported (and written) before the host went quiet.
       const gapStartedAt = previous?.lastSeenAt ?? before.openedAt - 24 * 3600_000;
       const partition =
-        outage?.until !== undefined && outage.until > gapStartedAt
-          ? `network partition: pushes failed for ${minutes(outage.until - outage.since)} (${outage.failures} attempts)`
+        outage !== null && outageEnd !== undefined && outageEnd > gapStartedAt
+          ? `network partition: pushes failed for ${minutes(outageEnd - outage.since)} (${outage.failures} attempts)`
           : null;
       if (previous && previous.bootId !== record.agent.bootId) return "pinging again: the host rebooted (new boot id)";
       if (previous && previous.startedAt !== record.agent.startedAt) {

@@ -149,7 +149,7 @@ function capOutbox(outbox: OutboxMessage[], now: number): OutboxMessage[] {
 /** Split like a page: with many hosts the list alone passes Telegram's 4096 characters. */
 function renderWatching(config: Config): string[] {
   const lines = config.hosts.map(
-    (host) => `• <b>${escapeHtml(host.id)}</b>: ping every ${host.intervalSeconds} s, dark after ${Math.round(host.darkAfterSeconds / 60)} min`,
+    (host) => `• <b>${escapeHtml(host.id)}</b>: ping every ${host.intervalSeconds} s, dark after ${host.darkAfterSeconds < 120 ? `${host.darkAfterSeconds} s` : `${Math.round(host.darkAfterSeconds / 60)} min`}`,
   );
   return splitLines(`👋 <b>witness</b> is watching ${config.hosts.length} host(s):`, lines);
 }

@@ -116,6 +116,24 @@ describe("dark", () => {
   });
 });
 
+describe("a host whose pings stop", () => {
+  it("pages DARK, not STALE first: the stored heartbeat only ages because nothing rewrites it", () => {
+    // maxAge at its minimum (interval + KV lag + cron) and no confirmation, so a stale
+    // judgement of the silent record would page at once.
+    const ticks = new Ticks({ timing: { confirmSeconds: 0 }, hosts: [{ id: "alpha", maxAgeInSessionSeconds: 180 }] });
+    const last = beatRecord(T0, T0 - 30 * SECOND);
+    const lines = [10, 70, 130, 190, 250, 310].flatMap((seconds) => ticks.at(T0 + seconds * SECOND, last));
+    expect(lines).toEqual(["🔴 <b>alpha</b> DARK: no ping for 4 min (dark after 4 min)"]);
+  });
+
+  it("still pages STALE while pings arrive and the heartbeat does not advance", () => {
+    const ticks = new Ticks({ timing: { confirmSeconds: 0 }, hosts: [{ id: "alpha", maxAgeInSessionSeconds: 180 }] });
+    const beatAt = T0 - 30 * SECOND;
+    const lines = [10, 70, 130, 190].flatMap((seconds) => ticks.at(T0 + seconds * SECOND, beatRecord(T0 + (seconds - 10) * SECOND, beatAt)));
+    expect(lines).toEqual(["🔴 <b>alpha</b> STALE: heartbeat 4 min old (limit 3 min in session)"]);
+  });
+});
+
 describe("dark recovery says what the agent reported about the gap", () => {
   const before = { version: "0.1.0", startedAt: T0 - HOUR, bootId: "boot-1", kind: "node" as const };
 
@@ -144,6 +162,13 @@ describe("dark recovery says what the agent reported about the gap", () => {
     const lastPushOutage = { since: T0 + 30 * SECOND, until: T0 + 20 * MINUTE - 5 * SECOND, failures: 19, lastError: "ETIMEDOUT" };
     expect(darkThenBack({ lastPushOutage })).toEqual([
       "✅ <b>alpha</b> DARK over after 20 min: pinging again after a network partition: pushes failed for 19 min (19 attempts), boot id unchanged",
+    ]);
+  });
+
+  it("a network partition reported by the first accepted ping, whose outage is still open (no until yet)", () => {
+    const lastPushOutage = { since: T0 + 30 * SECOND, failures: 19, lastError: "ECONNREFUSED" };
+    expect(darkThenBack({ lastPushOutage })).toEqual([
+      "✅ <b>alpha</b> DARK over after 20 min: pinging again after a network partition: pushes failed for 20 min (19 attempts), boot id unchanged",
     ]);
   });
 
