@@ -42,6 +42,48 @@ export function testConfig(config: TestConfigInput = {}): Config {
 
 export type TestEnv = Env & { botToken: string };
 
+let defaultKv: KVNamespace | null = null;
+
+/**
+ * Gives this test its own slice of the simulated namespace (every key behind a unique
+ * prefix) and makes it testEnv's default. reset() between tests has been seen to let a
+ * long test's last record leak into the next one under load; a prefix cannot leak.
+ */
+export function useIsolatedKv(): KVNamespace {
+  defaultKv = prefixedKv(env.WITNESS_KV, `test-${crypto.randomUUID()}/`);
+  return defaultKv;
+}
+
+/** The real namespace with every key behind `prefix` (list() hides the prefix again). */
+export function prefixedKv(kv: KVNamespace, prefix: string): KVNamespace {
+  const withPrefix = (key: unknown): unknown => (Array.isArray(key) ? key.map((name) => `${prefix}${String(name)}`) : `${prefix}${String(key)}`);
+  return new Proxy(kv, {
+    get(target, property) {
+      const method = Reflect.get(target, property, target) as unknown;
+      if (typeof method !== "function") return method;
+      const call = (...args: unknown[]) => (method as (...inner: unknown[]) => unknown).apply(target, args);
+      if (property === "get") {
+        return async (key: string | string[], ...rest: unknown[]) => {
+          const value = await call(withPrefix(key), ...rest);
+          if (!Array.isArray(key)) return value;
+          const byPrefixed = value as Map<string, unknown>;
+          return new Map(key.map((name) => [name, byPrefixed.get(`${prefix}${name}`) ?? null]));
+        };
+      }
+      if (property === "put" || property === "delete" || property === "getWithMetadata") {
+        return (key: string, ...rest: unknown[]) => call(withPrefix(key), ...rest);
+      }
+      if (property === "list") {
+        return async (options: KVNamespaceListOptions = {}) => {
+          const result = (await call({ ...options, prefix: `${prefix}${options.prefix ?? ""}` })) as KVNamespaceListResult<unknown>;
+          return { ...result, keys: result.keys.map((entry) => ({ ...entry, name: entry.name.slice(prefix.length) })) };
+        };
+      }
+      return call;
+    },
+  });
+}
+
 /**
  * An Env for one test: its own bot token (so the Telegram stand-in keeps its messages
  * apart) and its own master key (so identical pings in two tests are not each other's
@@ -52,7 +94,7 @@ export function testEnv(config: TestConfigInput = {}, options: { kv?: KVNamespac
   const botToken = `${++tokenCounter}${Date.now()}:test-${crypto.randomUUID()}`;
   return {
     ...env,
-    WITNESS_KV: options.kv ?? env.WITNESS_KV,
+    WITNESS_KV: options.kv ?? defaultKv ?? env.WITNESS_KV,
     WITNESS_MASTER_KEY: `master-${crypto.randomUUID()}`,
     TELEGRAM_BOT_TOKEN: botToken,
     botToken,

@@ -20,12 +20,16 @@ import {
   type TestEnv,
   testEnv,
   tick,
+  useIsolatedKv,
 } from "./helpers.ts";
 
 const SECOND = 1000;
 
+let kv: KVNamespace;
+
 beforeEach(async () => {
   await reset();
+  kv = useIsolatedKv();
 });
 
 interface ErrorBody {
@@ -43,7 +47,7 @@ async function errorOf(response: Response): Promise<ErrorBody> {
 }
 
 async function storedRecord(hostId = "alpha"): Promise<PingRecord | null> {
-  const text = await env.WITNESS_KV.get(`ping:${hostId}`);
+  const text = await kv.get(`ping:${hostId}`);
   return text === null ? null : PingRecord.parse(JSON.parse(text));
 }
 
@@ -85,7 +89,7 @@ describe("a valid ping", () => {
   it("hands a confirmed remote pause to a host that allows it, and to no other", async () => {
     const testEnvironment = testEnv({ hosts: [{ id: "alpha" }, { id: "beta", allowRemotePause: true }] });
     const command = { id: "cmd-1", type: "pause" as const, reason: "from the phone", requestedBy: "@op", expiresAt: T0 + 10 * MINUTE };
-    const store = new Store(env.WITNESS_KV);
+    const store = new Store(kv);
     await store.putCommand("beta", { command, requestedAt: T0 - MINUTE, confirmedAt: T0 - 30 * SECOND });
     await store.putCommand("alpha", { command, requestedAt: T0 - MINUTE, confirmedAt: T0 - 30 * SECOND });
     const toBeta = await send(testEnvironment, await signedPingRequest(testEnvironment, "beta", makePingBody()));
@@ -165,7 +169,7 @@ describe("authentication failures answer 401 naming the problem and leave KV unt
     const response = await send(testEnvironment, await build(testEnvironment), T0);
     expect(response.status).toBe(401);
     expect((await errorOf(response)).error).toMatch(message);
-    expect(await kvContents(env.WITNESS_KV)).toEqual({});
+    expect(await kvContents(kv)).toEqual({});
   });
 
   it("a replayed exact request is refused, and cannot roll the stored record back", async () => {
@@ -174,12 +178,12 @@ describe("authentication failures answer 401 naming the problem and leave KV unt
     expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", first), T0)).status).toBe(200);
     const halted = makePingBody({ seq: 2, sentAt: T0 + MINUTE, files: filesWith(T0 + 50 * SECOND, "halted") });
     expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", halted), T0 + MINUTE)).headers.get("x-witness-write")).toBe("changed");
-    const before = await kvContents(env.WITNESS_KV);
+    const before = await kvContents(kv);
 
     const replay = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", first), T0 + 70 * SECOND);
     expect(replay.status).toBe(401);
     expect((await errorOf(replay)).error).toBe("replayed ping: this exact signed request was already accepted");
-    expect(await kvContents(env.WITNESS_KV)).toEqual(before);
+    expect(await kvContents(kv)).toEqual(before);
     expect((await storedRecord())?.heartbeat).toMatchObject({ status: "halted" });
   });
 
@@ -187,13 +191,13 @@ describe("authentication failures answer 401 naming the problem and leave KV unt
     const testEnvironment = testEnv();
     const halted = makePingBody({ seq: 7, sentAt: T0, files: filesWith(T0 - 10 * SECOND, "halted") });
     expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", halted), T0)).status).toBe(200);
-    const before = await kvContents(env.WITNESS_KV);
+    const before = await kvContents(kv);
 
     const old = makePingBody({ seq: 7, sentAt: T0 + 20 * SECOND, files: filesWith(T0, "ok") });
     const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", old), T0 + 20 * SECOND);
     expect(response.status).toBe(401);
     expect((await errorOf(response)).error).toBe("replayed ping: sequence 7 is not after 7");
-    expect(await kvContents(env.WITNESS_KV)).toEqual(before);
+    expect(await kvContents(kv)).toEqual(before);
   });
 });
 
@@ -204,7 +208,7 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", huge));
     expect(response.status).toBe(413);
     expect((await errorOf(response)).error).toBe(`body larger than ${MAX_BODY_BYTES} bytes`);
-    expect(await kvContents(env.WITNESS_KV)).toEqual({});
+    expect(await kvContents(kv)).toEqual({});
   });
 
   it("a chunked body (no content-length) over the limit is 413 too", async () => {
@@ -227,7 +231,7 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     const response = await send(testEnvironment, request);
     expect(response.status).toBe(413);
     expect((await errorOf(response)).error).toBe(`body larger than ${MAX_BODY_BYTES} bytes`);
-    expect(await kvContents(env.WITNESS_KV)).toEqual({});
+    expect(await kvContents(kv)).toEqual({});
   });
 
   it("a body of exactly the limit is read (and judged on its merits)", async () => {
@@ -253,7 +257,7 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     if (typeof message === "string") expect(error.error).toBe(message);
     else expect(error.error).toMatch(message);
     expect(error.field).toBe(field);
-    expect(await kvContents(env.WITNESS_KV)).toEqual({});
+    expect(await kvContents(kv)).toEqual({});
   });
 
   const valid = makePingBody();
@@ -277,7 +281,7 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     const error = await errorOf(response);
     expect(error.field).toBe(field);
     expect(error.error).toContain(`invalid ping body at ${field}: `);
-    expect(await kvContents(env.WITNESS_KV)).toEqual({});
+    expect(await kvContents(kv)).toEqual({});
   });
 
   it("an unexpected top-level key is 400 and its name is in the message", async () => {
@@ -318,7 +322,7 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     const testEnvironment = testEnv();
     const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", raw));
     expect(response.status).toBe(status);
-    expect(await kvContents(env.WITNESS_KV)).toEqual({});
+    expect(await kvContents(kv)).toEqual({});
   });
 });
 
@@ -361,11 +365,11 @@ describe("an invalid WITNESS_CONFIG answers 503 naming the field on every route"
 
 describe("when KV fails", () => {
   it("a ping that must be written answers 503 saying to retry, never 500", async () => {
-    const testEnvironment = testEnv({}, { kv: failingPutKv(env.WITNESS_KV) });
+    const testEnvironment = testEnv({}, { kv: failingPutKv(kv) });
     const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", makePingBody()));
     expect(response.status).toBe(503);
     expect((await errorOf(response)).error).toBe("witness could not store this ping, retry later (KV PUT failed: 429 Too Many Requests)");
-    expect(await kvContents(env.WITNESS_KV)).toEqual({});
+    expect(await kvContents(kv)).toEqual({});
   });
 });
 
@@ -388,7 +392,7 @@ describe("KV write budgeting on the ping route", () => {
   }
 
   it("an advancing heartbeat alone writes once per refresh interval", async () => {
-    const counting = countingKv(env.WITNESS_KV);
+    const counting = countingKv(kv);
     const testEnvironment = testEnv({ plan: "free" }, { kv: counting.kv });
     const reasons = await pingEveryMinute(testEnvironment, 21, (_minute, at) => ({ files: filesWith(at - 20 * SECOND) }));
     expect(reasons).toEqual(["first", ...Array<string>(9).fill("none"), "refresh", ...Array<string>(9).fill("none"), "refresh"]);

@@ -1,7 +1,6 @@
 // Cron ticks inside workerd against real (simulated) KV and the Telegram stand-in on
 // 127.0.0.1: what reaches the phone, how often, in what order, and what KV spends.
 import { createScheduledController, reset } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { computeBudget } from "../../src/budget.ts";
 import type { PingBody } from "../../src/protocol.ts";
@@ -27,14 +26,18 @@ import {
   testConfig,
   testEnv,
   tick,
+  useIsolatedKv,
 } from "./helpers.ts";
 
 const SECOND = 1000;
 const WATCHING_ALPHA = "👋 <b>witness</b> is watching 1 host(s):\n• <b>alpha</b>: ping every 60 s, dark after 4 min";
 const DARK_PAGE = "<b>witness</b>: 1 problem\n🔴 <b>alpha</b> DARK: no ping for 5 min (dark after 4 min)";
 
+let kv: KVNamespace;
+
 beforeEach(async () => {
   await reset();
+  kv = useIsolatedKv();
 });
 
 /** Pings `hostId` at Worker time `at` with a fresh heartbeat (or the given files). */
@@ -106,7 +109,7 @@ describe("a host that goes dark is paged exactly once", () => {
   it("through the deployed scheduled handler on the real clock", async () => {
     const testEnvironment = testEnv({ timing: { confirmSeconds: 0, settleSeconds: 0 } });
     const now = Date.now();
-    await new Store(env.WITNESS_KV).putPingRecord(makeRecord({ receivedAt: now - 10 * MINUTE }));
+    await new Store(kv).putPingRecord(makeRecord({ receivedAt: now - 10 * MINUTE }));
     await worker.scheduled(createScheduledController({ scheduledTime: now, cron: "* * * * *" }), testEnvironment);
     expect(await sentMessages(testEnvironment)).toEqual([
       WATCHING_ALPHA,
@@ -241,7 +244,7 @@ describe("delivery never loses a page", () => {
 describe("KV as it really is", () => {
   it("a cron reading a ping record 90 s old sends no false page", async () => {
     const testEnvironment = testEnv();
-    const store = new Store(env.WITNESS_KV);
+    const store = new Store(kv);
     for (let minute = 0; minute <= 30; minute++) {
       const now = T0 + minute * MINUTE;
       const receivedAt = now - 90 * SECOND;
@@ -257,7 +260,7 @@ describe("KV as it really is", () => {
     ["free", 150],
   ] as const)("a healthy host pinging every minute through the route, the cron reading KV %s-plan with %i s of lag: no page in 3 h", async (plan, lagSeconds) => {
     let clock = T0;
-    const lagging = laggingPingKv(env.WITNESS_KV, lagSeconds * SECOND, () => clock);
+    const lagging = laggingPingKv(kv, lagSeconds * SECOND, () => clock);
     const routeEnv = testEnv({ plan }, { kv: lagging.writer });
     const cronEnv: TestEnv = { ...routeEnv, WITNESS_KV: lagging.reader };
     for (let minute = 0; minute < 180; minute++) {
@@ -273,7 +276,7 @@ describe("KV as it really is", () => {
 
   it("a KV write failure says once that the monitor is degraded, never that the host is dark", async () => {
     const failing = { now: false };
-    const testEnvironment = testEnv({}, { kv: failingPutKv(env.WITNESS_KV, failing) });
+    const testEnvironment = testEnv({}, { kv: failingPutKv(kv, failing) });
     await pingAt(testEnvironment, T0, 1);
     await tick(testEnvironment, T0 + 10 * SECOND);
 
@@ -305,7 +308,7 @@ describe("KV as it really is", () => {
   });
 
   it("a simulated day of pings every 60 s at the free plan's defaults stays within the predicted writes", async () => {
-    const counting = countingKv(env.WITNESS_KV);
+    const counting = countingKv(kv);
     const config = { plan: "free" as const, alerts: { digestAt: "08:00" } };
     const testEnvironment = testEnv(config, { kv: counting.kv });
     const parsed = testConfig(config);
