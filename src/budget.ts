@@ -80,7 +80,10 @@ export function hostBudget(host: HostConfig, config: Config): HostBudget {
   // host's record, its operator state (acks, mutes) and its pending command.
   const ticksPerDay = DAY_SECONDS / timing.cronPeriodSeconds;
   const reads = pingsPerDay * 2 + ticksPerDay * 3;
-  const confirm = ticks(timing.confirmSeconds, timing.cronPeriodSeconds);
+  // The judge confirms once confirmSeconds have passed since the tick that opened the
+  // condition. Cron ticks start a second or two off the minute, so the tick that gets
+  // there may be the one after: allow one more period.
+  const confirm = timing.confirmSeconds === 0 ? 0 : ticks(timing.confirmSeconds, timing.cronPeriodSeconds) + timing.cronPeriodSeconds;
   return {
     hostId: host.id,
     pingsPerDay,
