@@ -50,7 +50,10 @@ async function main(): Promise<number> {
     );
     return 1;
   }
-  console.log(`\ngoal met: 0 missed, 0 false, 0 late, 0 duplicate pages over ${sum.promised} promised incidents`);
+  console.log(
+    `\ngoal met: 0 missed, 0 false, 0 late, 0 duplicate pages over ${sum.promised} promised incidents ` +
+      `(beyond witness's control and shown above: ${sum.duplicatesKv} duplicate(s) from KV propagation, ${sum.lateExternal} page(s) late because the cron or Telegram was)`,
+  );
   return 0;
 }
 

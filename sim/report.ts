@@ -18,7 +18,17 @@ function iso(ms: number): string {
   return new Date(ms).toISOString().slice(0, 16).replace("T", " ");
 }
 
-export function totals(result: SimulationResult): { promised: number; late: number; missed: number; falsePages: number; duplicates: number; prematureRecoveries: number; missingRecoveries: number } {
+export function totals(result: SimulationResult): {
+  promised: number;
+  late: number;
+  missed: number;
+  falsePages: number;
+  duplicates: number;
+  duplicatesKv: number;
+  lateExternal: number;
+  prematureRecoveries: number;
+  missingRecoveries: number;
+} {
   const sum = (pick: (score: SimulationResult["scores"][number]) => number) => result.scores.reduce((total, score) => total + pick(score), 0);
   return {
     promised: sum((score) => score.promised),
@@ -26,13 +36,15 @@ export function totals(result: SimulationResult): { promised: number; late: numb
     missed: sum((score) => score.missed),
     falsePages: sum((score) => score.falsePages),
     duplicates: sum((score) => score.duplicates),
+    duplicatesKv: sum((score) => score.duplicatesKv),
+    lateExternal: sum((score) => score.lateCron + score.lateTelegram),
     prematureRecoveries: sum((score) => score.prematureRecoveries),
     missingRecoveries: sum((score) => score.recoveriesExpected - score.recovered),
   };
 }
 
 export function formatMatrix(result: SimulationResult): string {
-  const header = ["condition", "real", "in time", "late", "late:cron", "late:tg", "missed", "false", "dup", "short paged", "repeats", "remind", "recovered", "median", "worst"];
+  const header = ["condition", "real", "in time", "late", "late:cron", "late:tg", "missed", "false", "dup", "dup:kv", "short paged", "repeats", "remind", "recovered", "median", "worst"];
   const rows = result.scores.map((score) => [
     score.kind,
     String(score.promised),
@@ -43,6 +55,7 @@ export function formatMatrix(result: SimulationResult): string {
     String(score.missed),
     String(score.falsePages),
     String(score.duplicates),
+    String(score.duplicatesKv),
     `${score.shortPaged}/${score.short}`,
     String(score.repeats),
     String(score.reminders),
@@ -51,7 +64,7 @@ export function formatMatrix(result: SimulationResult): string {
     minutes(score.delaysMs.length === 0 ? null : Math.max(...score.delaysMs)),
   ]);
   const sum = (index: number) => String(rows.reduce((total, row) => total + Number(row[index] ?? 0), 0));
-  rows.push(["total", sum(1), sum(2), sum(3), sum(4), sum(5), sum(6), sum(7), sum(8), "", sum(10), sum(11), "", "", ""]);
+  rows.push(["total", sum(1), sum(2), sum(3), sum(4), sum(5), sum(6), sum(7), sum(8), sum(9), "", sum(11), sum(12), "", "", ""]);
   return table(header, rows);
 }
 
@@ -101,9 +114,15 @@ export function formatReport(result: SimulationResult): string {
     "",
     "real: episodes long enough that the configuration promises a page, with the deadline check-config states (budget.ts);",
     "late:cron = decided late by no more than the cron's own late/skipped ticks; late:tg = decided in time, delivered late by Telegram faults;",
+    "dup:kv = a second alert decided by a tick whose read of cron:state was still stale after the settle wait (KV propagation, see below);",
     "short paged = real episodes too short to be promised a page that were paged anyway (allowed) / all such episodes;",
     "median/worst: incident start to the page on the phone (dark: from the moment the host could no longer ping).",
   );
+  const short = result.scores
+    .filter((score) => score.shortestPagedMs !== null)
+    .map((score) => `${score.kind} ${((score.shortestPagedMs ?? 0) / 60_000).toFixed(1)} min`)
+    .join(", ");
+  if (short !== "") lines.push(`shortest real episode paged anyway (dark: last ping to next ping): ${short}`);
   const notes = result.scores.flatMap((score) => score.notes.map((note) => `  ${score.kind}: ${note}`));
   if (notes.length > 0) lines.push("", "findings:", ...notes);
 

@@ -13,7 +13,7 @@ import { type HostSpec, INCIDENT_CLASSES, type Incident, type IncidentClass, Sim
 import { type OperationCounts, SimulatedKv, type SimulatedKvView, type StalenessStats } from "./kv.ts";
 import { Random } from "./random.ts";
 import { Scheduler } from "./scheduler.ts";
-import { classifyNotices, type ConditionScore, type Decision, parsePages, score } from "./score.ts";
+import { attachDecisions, classifyNotices, type ConditionScore, type Decision, type PageLine, parsePages, score } from "./score.ts";
 import { SimulatedTelegram, type TelegramFaultRates } from "./telegram.ts";
 import { type Episode, groundTruth } from "./truth.ts";
 
@@ -56,6 +56,7 @@ export interface SimulationOptions {
 }
 
 export interface TickRecord {
+  id: number;
   scheduledFor: number;
   startedAt: number;
   decidedAt: number;
@@ -63,7 +64,10 @@ export interface TickRecord {
   copy: "on time" | "late" | "duplicate";
   outcome: string;
   delivered: number;
+  /** The tick's last read of cron:state: when, and how stale. */
+  cronStateReadAt: number;
   cronStateStaleMs: number;
+  endedAt: number;
 }
 
 export interface SimulationResult {
@@ -73,6 +77,10 @@ export interface SimulationResult {
   incidents: Incident[];
   incidentsByClass: Record<IncidentClass, number>;
   episodes: Episode[];
+  /** Every alert, repeat, reminder and recovery line the phone got, with the tick that decided it. */
+  pages: PageLine[];
+  decisions: Decision[];
+  tickLog: TickRecord[];
   scores: ConditionScore[];
   notices: Map<string, number>;
   kvByOwner: Map<string, OperationCounts>;
@@ -290,8 +298,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const tickStats = { scheduled: 0, skipped: 0, late: 0, duplicated: 0, ran: 0, outcomes: new Map<string, number>() };
   const skippedMinutes: number[] = [];
   const lateMinutes: Array<{ at: number; lateMs: number }> = [];
+  let nextTickId = 0;
   const runCopy = (scheduledFor: number, at: number, copy: TickRecord["copy"]) => {
     const location = cronRandom.pick(CRON_LOCATIONS);
+    const id = nextTickId++;
     scheduler.at(at, () => {
       scheduler.spawn(`cron tick ${new Date(scheduledFor).toISOString()} (${copy})`, async () => {
         const view = kv.at(location, "cron");
@@ -299,13 +309,14 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         const startedAt = scheduler.now;
         const summary = await runTick(workerEnv(view, raw), {
           now: () => (decidedAt = scheduler.now),
-          fetch: telegram.fetch,
+          fetch: telegram.fetchFor(id),
           sleep: scheduler.sleep,
         });
         tickStats.ran++;
         tickStats.outcomes.set(summary.outcome, (tickStats.outcomes.get(summary.outcome) ?? 0) + 1);
         const cronStateReads = view.reads.filter((read) => read.key === "cron:state");
         ticks.push({
+          id,
           scheduledFor,
           startedAt,
           decidedAt,
@@ -313,10 +324,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
           copy,
           outcome: summary.outcome,
           delivered: summary.delivered,
+          cronStateReadAt: cronStateReads.at(-1)?.at ?? startedAt,
           cronStateStaleMs: cronStateReads.at(-1)?.staleMs ?? 0,
+          endedAt: scheduler.now,
         });
         for (const event of summary.events) {
-          decisions.push({ at: decidedAt, hostId: event.hostId, kind: event.kind, type: event.type, tick: ticks.length - 1 });
+          decisions.push({ at: decidedAt, hostId: event.hostId, kind: event.kind, type: event.type, tick: id });
         }
       });
     });
@@ -355,11 +368,13 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     const hostConfig = config.hosts.find((candidate) => candidate.id === host.spec.id);
     return hostConfig === undefined ? [] : groundTruth(host, hostConfig, config, start, end, replayWindowMs);
   });
+  const tickById = new Map(ticks.map((tick) => [tick.id, tick]));
   const intervalOf = new Map(specs.map((spec) => [spec.id, spec.intervalSeconds]));
+  const pages = parsePages(telegram.delivered);
+  attachDecisions(pages, decisions);
   const scores = score({
     episodes,
-    pages: parsePages(telegram.delivered),
-    decisions,
+    pages,
     runStart: start,
     runEnd: end,
     cronAllowanceMs: (from, to) =>
@@ -367,6 +382,22 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       lateMinutes.filter((late) => late.at >= from && late.at <= to).reduce((max, late) => Math.max(max, late.lateMs), 0),
     // A page decided from a read that predates the end: the next ping, KV lag, a tick, settle, a late tick.
     postSlackMs: (hostId) => ((intervalOf.get(hostId) ?? 60) + 90 + 60 + config.timing.settleSeconds + 60) * 1000,
+    kvExcuse: (tickId, earlierId) => {
+      const tick = tickById.get(tickId);
+      const earlier = tickById.get(earlierId);
+      if (tick === undefined || earlier === undefined) return null;
+      if (tickId !== earlierId && tick.cronStateReadAt < earlier.endedAt) {
+        return `two ticks at once: this one read cron:state ${((earlier.endedAt - tick.cronStateReadAt) / 1000).toFixed(1)} s before the other recorded its send; no compare-and-swap`;
+      }
+      if (tick.cronStateStaleMs > 0) return `the sending tick's read of cron:state was ${(tick.cronStateStaleMs / 1000).toFixed(1)} s stale after settling`;
+      return null;
+    },
+    explain: (from, to) =>
+      ticks
+        .filter((tick) => tick.startedAt >= from && tick.startedAt <= to)
+        .sort((a, b) => a.startedAt - b.startedAt)
+        .map((tick) => `${new Date(tick.startedAt).toISOString().slice(11, 19)} ${tick.location}${tick.copy === "on time" ? "" : ` (${tick.copy})`}${tick.cronStateStaleMs > 0 ? ` read cron:state ${Math.round(tick.cronStateStaleMs / 1000)} s stale` : ""}${tick.outcome === "judged" ? "" : ` ${tick.outcome}`}`)
+        .join(" | "),
   });
 
   const incidents = hosts.flatMap((host) => host.incidents).sort((a, b) => a.start - b.start);
@@ -383,6 +414,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     incidents,
     incidentsByClass,
     episodes,
+    pages,
+    decisions,
+    tickLog: ticks,
     scores,
     notices: classifyNotices(telegram.delivered),
     kvByOwner: kv.byOwner,

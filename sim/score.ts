@@ -9,7 +9,12 @@ import type { Episode } from "./truth.ts";
 export type PageType = "alert" | "repeat" | "reminder" | "recovery";
 
 export interface PageLine {
+  /** When the phone got it. */
   at: number;
+  /** When the cron decided it (the tick whose plan queued it); `at` until matched. */
+  decidedAt: number;
+  /** The tick that delivered it. */
+  deliveredBy: number;
   hostId: string;
   kind: ConditionKind;
   type: PageType;
@@ -37,7 +42,7 @@ const ICONS: Record<string, PageType> = { "🔴": "alert", "🔁": "repeat", "�
 const LINE = /^(🔴|🔁|⏸️|✅) <b>([^<]+)<\/b> (?:still )?(DARK|STALE|FAILING|HEARTBEAT UNREADABLE|CIRCUIT UNREADABLE|CIRCUIT TRIPPED|CLOCK SKEW)\b/u;
 
 /** The alert, repeat, reminder and recovery lines in delivered messages. */
-export function parsePages(delivered: ReadonlyArray<{ at: number; text: string }>): PageLine[] {
+export function parsePages(delivered: ReadonlyArray<{ at: number; text: string; tick: number }>): PageLine[] {
   const pages: PageLine[] = [];
   for (const message of delivered) {
     for (const line of message.text.split("\n")) {
@@ -47,10 +52,42 @@ export function parsePages(delivered: ReadonlyArray<{ at: number; text: string }
       const kind = LABELS[match[3] ?? ""];
       const hostId = match[2];
       if (type === undefined || kind === undefined || hostId === undefined) continue;
-      pages.push({ at: message.at, hostId, kind, type, line });
+      pages.push({ at: message.at, decidedAt: message.at, deliveredBy: message.tick, hostId, kind, type, line });
     }
   }
   return pages;
+}
+
+/**
+ * Gives each delivered line the tick that decided it. The outbox delivers in order, so
+ * the n-th delivered line of a host, condition and type is the n-th such decision.
+ */
+export function attachDecisions(pages: PageLine[], decisions: readonly Decision[]): void {
+  const queues = new Map<string, Decision[]>();
+  for (const decision of [...decisions].sort((a, b) => a.at - b.at)) {
+    const key = `${decision.hostId}|${decision.kind}|${decision.type}`;
+    let queue = queues.get(key);
+    if (queue === undefined) {
+      queue = [];
+      queues.set(key, queue);
+    }
+    queue.push(decision);
+  }
+  const lastByLine = new Map<string, PageLine>();
+  for (const page of [...pages].sort((a, b) => a.at - b.at)) {
+    const queue = queues.get(`${page.hostId}|${page.kind}|${page.type}`) ?? [];
+    const decision = queue[0];
+    const earlier = lastByLine.get(page.line);
+    if (earlier !== undefined && page.at - earlier.at <= RESENT_WITHIN_MS && (decision === undefined || decision.at > page.at)) {
+      // No tick decided it again: a queued message sent a second time from an outbox
+      // that did not yet show it as sent. It was decided when the first copy was.
+      page.decidedAt = earlier.decidedAt;
+    } else if (decision !== undefined && decision.at <= page.at) {
+      queue.shift();
+      page.decidedAt = decision.at;
+    }
+    lastByLine.set(page.line, page);
+  }
 }
 
 /** Messages that are not pages: the first-tick hello, digests, degraded notices. */
@@ -81,9 +118,13 @@ export interface ConditionScore {
   missed: number;
   falsePages: number;
   duplicates: number;
+  /** Duplicates KV explains (see ScoreInput.kvExcuse): no witness code could rule them out. */
+  duplicatesKv: number;
   /** Real episodes too short to be promised a page, and how many were paged anyway. */
   short: number;
   shortPaged: number;
+  /** The shortest such episode that was paged anyway, ms. */
+  shortestPagedMs: number | null;
   repeats: number;
   reminders: number;
   recoveriesExpected: number;
@@ -97,18 +138,28 @@ export interface ConditionScore {
 export interface ScoreInput {
   episodes: readonly Episode[];
   pages: readonly PageLine[];
-  decisions: readonly Decision[];
   runStart: number;
   runEnd: number;
   /** Extra ms the cron's own faults (late or skipped ticks) added within [from, to]. */
   cronAllowanceMs: (from: number, to: number) => number;
   /** How long after an episode's end a page decided from a stale read may still arrive. */
   postSlackMs: (hostId: string) => number;
+  /** The cron ticks in [from, to], one line, to explain a finding. */
+  explain: (from: number, to: number) => string;
+  /**
+   * Why a tick sent a page an earlier tick had already sent, if KV explains it: its last
+   * read of cron:state came before the earlier tick recorded the send (two ticks at once;
+   * KV has no compare-and-swap), or came after but was stale (propagation). Null when the
+   * read was fresh and came after: then witness itself sent it twice.
+   */
+  kvExcuse: (tick: number, earlierTick: number) => string | null;
 }
 
 /** A phone's round trip to Telegram: a page decided at the deadline lands a little after it. */
 const DELIVERY_GRACE_MS = 10_000;
-const MAX_NOTES = 12;
+const MAX_NOTES = 8;
+/** A message sent again from an outbox that did not yet show it sent goes within a few ticks. */
+const RESENT_WITHIN_MS = 10 * 60_000;
 
 function iso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
@@ -133,8 +184,10 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
     missed: 0,
     falsePages: 0,
     duplicates: 0,
+    duplicatesKv: 0,
     short: 0,
     shortPaged: 0,
+    shortestPagedMs: null,
     repeats: 0,
     reminders: 0,
     recoveriesExpected: 0,
@@ -168,7 +221,8 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
   const recoveriesBy = new Map<Episode, PageLine[]>();
   for (const page of input.pages) {
     if (page.kind !== kind) continue;
-    const episode = matchEpisode(page.hostId, page.at);
+    // Matched by when it was decided: Telegram may hold a page back for an hour.
+    const episode = matchEpisode(page.hostId, page.decidedAt);
     if (page.type === "recovery") {
       if (episode === undefined) {
         result.prematureRecoveries++;
@@ -176,7 +230,7 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
         continue;
       }
       const anchor = endAnchor(episode);
-      if (anchor === null || page.at < anchor - 5000) {
+      if (anchor === null || page.decidedAt < anchor - 5000) {
         result.prematureRecoveries++;
         note(`premature recovery: ${page.hostId} at ${iso(page.at)}, episode from ${iso(episode.start)} still on: ${page.line}`);
         continue;
@@ -186,7 +240,7 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
     }
     if (episode === undefined) {
       result.falsePages++;
-      note(`false ${page.type}: ${page.hostId} at ${iso(page.at)}: ${page.line}`);
+      note(`false ${page.type}: ${page.hostId} at ${iso(page.at)}: ${page.line}; ticks: ${input.explain(page.at - 150_000, page.at)}`);
       continue;
     }
     if (page.type === "repeat") result.repeats++;
@@ -196,11 +250,16 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
 
   for (const episode of episodes) {
     const alerts = alertsBy.get(episode) ?? [];
-    if (alerts.length > 1) {
-      result.duplicates += alerts.length - 1;
-      note(`duplicate: ${episode.hostId} ${kind} from ${iso(episode.start)} alerted ${alerts.length} times (${alerts.map((page) => iso(page.at)).join(", ")})`);
+    for (const extra of alerts.slice(1)) {
+      const excuse = input.kvExcuse(extra.deliveredBy, alerts[0]?.deliveredBy ?? extra.deliveredBy);
+      if (excuse !== null) result.duplicatesKv++;
+      else result.duplicates++;
+      note(
+        `duplicate${excuse === null ? "" : ` (KV: ${excuse})`}: ` +
+          `${episode.hostId} ${kind} from ${iso(episode.start)} alerted at ${alerts.map((page) => iso(page.decidedAt)).join(", ")}; ` +
+          `ticks: ${input.explain(extra.decidedAt - 150_000, extra.decidedAt)}`,
+      );
     }
-    const window = windowOf(episode);
     const anchor = endAnchor(episode);
     if (alerts.length > 0 && anchor !== null && anchor + input.postSlackMs(episode.hostId) <= input.runEnd) {
       result.recoveriesExpected++;
@@ -211,7 +270,11 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
       // Too short to be promised a page; one that ran into the end of the run is not counted.
       if (episode.end !== null) {
         result.short++;
-        if (alerts.length > 0) result.shortPaged++;
+        if (alerts.length > 0) {
+          result.shortPaged++;
+          const lengthMs = (endAnchor(episode) ?? episode.end) - (kind === "dark" ? (episode.lastPingBefore ?? episode.start) : episode.start);
+          result.shortestPagedMs = Math.min(result.shortestPagedMs ?? Infinity, lengthMs);
+        }
       }
       continue;
     }
@@ -221,7 +284,10 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
     const first = alerts[0];
     if (first === undefined) {
       result.missed++;
-      note(`missed: ${episode.hostId} ${kind} from ${iso(episode.start)} to ${episode.end === null ? "the end" : iso(episode.end)} (page due by ${iso(deadline)})`);
+      note(
+        `missed: ${episode.hostId} ${kind} from ${iso(episode.start)} to ${episode.end === null ? "the end" : iso(episode.end)} (page due by ${iso(deadline)}); ` +
+          `ticks: ${input.explain(episode.start, deadline)}`,
+      );
       continue;
     }
     result.delaysMs.push(first.at - episode.start);
@@ -229,9 +295,7 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
       result.inTime++;
       continue;
     }
-    const decided = input.decisions
-      .filter((decision) => decision.hostId === episode.hostId && decision.kind === kind && decision.type === "alert" && decision.at >= window.from && decision.at <= first.at)
-      .reduce((earliest, decision) => Math.min(earliest, decision.at), Infinity);
+    const decided = first.decidedAt;
     const lateBy = `${minutesText(first.at - deadline)} after the bound`;
     if (decided <= deadline) {
       result.lateTelegram++;
@@ -241,7 +305,7 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
       note(`late (cron ran late or skipped): ${episode.hostId} ${kind} from ${iso(episode.start)}: decided ${iso(decided)}, ${lateBy}`);
     } else {
       result.late++;
-      note(`late: ${episode.hostId} ${kind} from ${iso(episode.start)}: decided ${iso(decided)}, delivered ${iso(first.at)}, ${lateBy}`);
+      note(`late: ${episode.hostId} ${kind} from ${iso(episode.start)}: decided ${iso(decided)}, delivered ${iso(first.at)}, ${lateBy}; ticks: ${input.explain(episode.start, decided)}`);
     }
   }
   return result;

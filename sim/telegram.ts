@@ -20,11 +20,14 @@ export interface TelegramCall {
   at: number;
   text: string;
   outcome: CallOutcome;
+  /** The cron tick that made the call. */
+  tick: number;
 }
 
 export interface DeliveredMessage {
   at: number;
   text: string;
+  tick: number;
 }
 
 /** The client aborts a call after this long (src/telegram.ts REQUEST_TIMEOUT_MS). */
@@ -49,7 +52,12 @@ export class SimulatedTelegram {
     this.outages.push({ from, until });
   }
 
-  readonly fetch = async (input: string, init?: RequestInit): Promise<Response> => {
+  /** The Bot API as one cron tick's `deps.fetch`: calls are recorded with the tick's id. */
+  fetchFor(tick: number): (input: string, init?: RequestInit) => Promise<Response> {
+    return (input, init) => this.call(tick, input, init);
+  }
+
+  private async call(tick: number, input: string, init?: RequestInit): Promise<Response> {
     const method = input.slice(input.lastIndexOf("/") + 1);
     const payload = parsePayload(init?.body);
     const text = typeof payload.text === "string" ? payload.text : "";
@@ -57,7 +65,7 @@ export class SimulatedTelegram {
     const now = this.scheduler.now;
     const inOutage = this.outages.some((outage) => now >= outage.from && now < outage.until);
     const draw = this.random.next();
-    const record = (outcome: CallOutcome) => this.calls.push({ at: now, text, outcome });
+    const record = (outcome: CallOutcome) => this.calls.push({ at: now, text, outcome, tick });
 
     if (inOutage || draw < this.rates.timeout) {
       record(inOutage ? "outage" : "timeout");
@@ -78,9 +86,9 @@ export class SimulatedTelegram {
     }
     if (method !== "sendMessage") return apiError(400, `Bad Request: the simulator does not answer ${method}`);
     record("delivered");
-    this.delivered.push({ at: now, text });
+    this.delivered.push({ at: now, text, tick });
     return Response.json({ ok: true, result: { message_id: ++this.messageId, date: Math.floor(now / 1000), text } });
-  };
+  }
 }
 
 function parsePayload(body: unknown): Record<string, unknown> {

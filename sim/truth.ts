@@ -33,6 +33,7 @@ const TRUE: Tri = 1;
 const UNKNOWN: Tri = 2;
 
 const STEP_MS = 1000;
+const HEARTBEAT_AHEAD_LIMIT_MS = 300_000;
 
 export interface TruthBounds {
   /** Seconds from the last ping to the dark page (budget.ts). */
@@ -47,7 +48,9 @@ export interface TruthBounds {
 
 export function truthBounds(host: HostConfig, config: Config): TruthBounds {
   const budget = hostBudget(host, config);
-  const confirm = Math.ceil(config.timing.confirmSeconds / config.timing.cronPeriodSeconds) * config.timing.cronPeriodSeconds;
+  // check-config states no bound for skew; it is confirmed like dark, so it gets the same
+  // allowance for confirmation that the dark bound carries.
+  const confirm = budget.darkPageWithinSeconds - host.darkAfterSeconds - config.timing.cronPeriodSeconds - config.timing.settleSeconds;
   return {
     darkPageWithinSeconds: budget.darkPageWithinSeconds,
     staleSlackSeconds: budget.stalePageWithinSeconds - host.maxAgeInSessionSeconds,
@@ -131,7 +134,9 @@ function conditionStates(
     for (const kind of CONTENT_KINDS) states.push([kind, UNKNOWN]);
     return states;
   }
-  const heartbeat = snapshot.heartbeatReadable;
+  // A heartbeat more than 5 min ahead of the host's own clock (a clock stepped back) is
+  // wrong_shape by the product's rule (src/records.ts): it would otherwise look fresh forever.
+  const heartbeat = snapshot.heartbeatReadable && snapshot.heartbeatAtHostMs - (t + snapshot.skewMs) <= HEARTBEAT_AHEAD_LIMIT_MS;
   // Age as the product defines it: on the host's own clock, counted in session from the open.
   const ageMs = t + snapshot.skewMs - snapshot.heartbeatAtHostMs;
   const maxAgeSeconds = sessionOpenedAt === null ? host.maxAgeOutOfSessionSeconds : host.maxAgeInSessionSeconds;

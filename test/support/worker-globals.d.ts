@@ -24,5 +24,6 @@ declare const caches: {
   readonly default: {
     match(key: string): Promise<Response | undefined>;
     put(key: string, response: Response): Promise<void>;
+    delete(key: string): Promise<boolean>;
   };
 };
