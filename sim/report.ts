@@ -114,7 +114,7 @@ export function formatReport(result: SimulationResult): string {
     "",
     "real: episodes long enough that the configuration promises a page, with the deadline check-config states (budget.ts);",
     "late:cron = decided late by no more than the cron's own late/skipped ticks; late:tg = decided in time, delivered late by Telegram faults;",
-    "dup:kv = a second alert decided by a tick whose read of cron:state was still stale after the settle wait (KV propagation, see below);",
+    "dup:kv = an alert sent twice where KV explains it: two ticks ran at once (no compare-and-swap) or the sender's read of cron:state was still stale after settling;",
     "short paged = real episodes too short to be promised a page that were paged anyway (allowed) / all such episodes;",
     "median/worst: incident start to the page on the phone (dark: from the moment the host could no longer ping).",
   );
