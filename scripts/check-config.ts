@@ -16,7 +16,7 @@ function pad(cells: string[], widths: number[]): string {
 }
 
 export function formatBudget(config: Config, budget: Budget): string {
-  const header = ["host", "writes/day", "reads/day", "requests/day", "write every", "dark page ≤", "stale page ≤", "change page ≤"];
+  const header = ["host", "writes/day", "reads/day", "requests/day", "write every", "dark page ≤", "dark needs ≥", "stale page ≤", "change page ≤"];
   const rows = budget.hosts.map((host) => [
     host.hostId,
     String(Math.round(host.writes)),
@@ -24,20 +24,23 @@ export function formatBudget(config: Config, budget: Budget): string {
     String(Math.round(host.requests)),
     minutes(host.writeEverySeconds),
     minutes(host.darkPageWithinSeconds),
+    minutes(host.darkMinimumSilenceSeconds),
     minutes(host.stalePageWithinSeconds),
     minutes(host.changePageWithinSeconds),
   ]);
-  rows.push(["(cron)", String(Math.round(budget.cron.writes)), String(Math.round(budget.cron.reads)), String(Math.round(budget.cron.requests)), "", "", "", ""]);
-  rows.push(["total", String(Math.round(budget.total.writes)), String(Math.round(budget.total.reads)), String(Math.round(budget.total.requests)), "", "", "", ""]);
+  rows.push(["(cron)", String(Math.round(budget.cron.writes)), String(Math.round(budget.cron.reads)), String(Math.round(budget.cron.requests)), "", "", "", "", ""]);
+  rows.push(["total", String(Math.round(budget.total.writes)), String(Math.round(budget.total.reads)), String(Math.round(budget.total.requests)), "", "", "", "", ""]);
   const quota = budget.quota;
-  rows.push([`${config.plan} quota`, String(Math.round(quota.writes)), String(Math.round(quota.reads)), String(Math.round(quota.requests)), "", "", "", ""]);
+  rows.push([`${config.plan} quota`, String(Math.round(quota.writes)), String(Math.round(quota.reads)), String(Math.round(quota.requests)), "", "", "", "", ""]);
   const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => (row[i] ?? "").length)));
   const lines = [pad(header, widths), ...rows.map((row) => pad(row, widths))];
   lines.push(
     "",
     `timing: refresh ${config.timing.refreshSeconds} s, KV lag ${config.timing.kvLagSeconds} s, confirm ${config.timing.confirmSeconds} s, ` +
       `cron ${config.timing.cronPeriodSeconds} s, tick record ${config.timing.tickRecordSeconds} s; lists: 0 a day (hosts are declared, never listed)`,
-    "dark page ≤: from the host's last ping; stale page ≤: from the heartbeat's last beat in session; change page ≤: from a status, circuit or file change on disk.",
+    "dark page ≤: from the host's last ping; dark needs ≥: the shortest silence that can page (darkAfter counts from the last",
+    "stored ping, up to a refresh older than the last ping: raise darkAfter to ride out longer gaps such as a reboot);",
+    "stale page ≤: from the heartbeat's last beat in session; change page ≤: from a status, circuit or file change on disk.",
   );
   return lines.join("\n");
 }

@@ -29,6 +29,13 @@ export interface HostBudget {
   requests: number;
   /** Worst case from the host's last ping to the dark page, seconds. */
   darkPageWithinSeconds: number;
+  /**
+   * The shortest real silence that can page dark. darkAfter counts from the last
+   * *stored* ping, which can be a refresh interval (plus KV lag) older than the last
+   * ping, so a shorter gap that straddles a refresh can page; raise darkAfter to
+   * tolerate longer gaps (e.g. a nightly reboot).
+   */
+  darkMinimumSilenceSeconds: number;
   /** Worst case from the heartbeat's last beat to the stale page, seconds (in session). */
   stalePageWithinSeconds: number;
   /** Worst case from a change on disk (status, circuit, file) to its page, seconds. */
@@ -92,6 +99,7 @@ export function hostBudget(host: HostConfig, config: Config): HostBudget {
     reads,
     requests: pingsPerDay,
     darkPageWithinSeconds: host.darkAfterSeconds + timing.cronPeriodSeconds + confirm + timing.settleSeconds,
+    darkMinimumSilenceSeconds: host.darkAfterSeconds - timing.refreshSeconds - timing.kvLagSeconds,
     stalePageWithinSeconds: host.maxAgeInSessionSeconds + timing.cronPeriodSeconds + confirm + timing.settleSeconds,
     changePageWithinSeconds: host.intervalSeconds + timing.kvLagSeconds + timing.cronPeriodSeconds + timing.settleSeconds,
     sessionShare: sessionShare(host),

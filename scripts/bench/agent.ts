@@ -60,7 +60,7 @@ function residentKiB(pid: number): number {
 
 /**
  * A child's environment. The bench type-checks with Node's and the Worker's types at once
- * (tsconfig.bench.json), and the generated Worker types declare the Worker's secrets as
+ * (tsconfig.sim.json), and the generated Worker types declare the Worker's secrets as
  * required process variables; the agent processes need none of them.
  */
 function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
