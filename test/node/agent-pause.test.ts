@@ -132,9 +132,10 @@ describe("remote pause", () => {
 describe("crash injection", () => {
   // 200 kills take ~35 s on an idle 2-core machine; a loaded box gets fewer inside the
   // time budget, but never fewer than MIN_KILLS (the test fails then, not passes quietly).
-  const TARGET_KILLS = 200;
-  const MIN_KILLS = 40;
-  const BUDGET_MS = 30_000;
+  // `npm run crash-test` asks for 1,000 (WITNESS_CRASH_KILLS) with a budget to match.
+  const TARGET_KILLS = Number(process.env["WITNESS_CRASH_KILLS"] ?? 200);
+  const MIN_KILLS = Math.ceil(TARGET_KILLS / 5);
+  const BUDGET_MS = Math.max(30_000, TARGET_KILLS * 250);
   const LANES = 2;
   const OLD = '{"paused": false, "reason": "resumed by alice", "since": 1795389000.5}\n';
 
@@ -151,7 +152,7 @@ describe("crash injection", () => {
     // The kills really did land on both sides of the rename.
     expect(tally.old).toBeGreaterThan(0);
     expect(tally.new).toBeGreaterThan(0);
-  }, 90_000);
+  }, BUDGET_MS + 60_000);
 
   async function runLane(
     lane: number,
