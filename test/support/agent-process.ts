@@ -54,6 +54,8 @@ export interface NodeAgentOptions extends AgentSettings {
   cwd: string;
   intervalSeconds: number;
   verbose?: boolean;
+  /** Run with --allow-remote-pause: confirmed /pause commands are written to circuit.json. */
+  allowRemotePause?: boolean;
   onLine?: (line: string) => void;
 }
 
@@ -88,7 +90,13 @@ function agentEnv(settings: AgentSettings): NodeJS.ProcessEnv {
 export function startNodeAgent(options: NodeAgentOptions): AgentProcess {
   const lines: string[] = [];
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
-  const args = [options.bundle, "--interval", String(options.intervalSeconds), ...(options.verbose === true ? ["--verbose"] : [])];
+  const args = [
+    options.bundle,
+    "--interval",
+    String(options.intervalSeconds),
+    ...(options.verbose === true ? ["--verbose"] : []),
+    ...(options.allowRemotePause === true ? ["--allow-remote-pause"] : []),
+  ];
   const startedAt = Date.now();
   const child: ManagedChild = spawnGroup(process.execPath, args, {
     cwd: options.cwd,

@@ -10,6 +10,8 @@ export interface RecordedCall {
   method: string;
   payload: Record<string, unknown>;
   at: number;
+  /** The message_id answered to a sendMessage (what a button press on it carries). */
+  messageId?: number;
 }
 
 export interface ScriptedFailure {
@@ -100,10 +102,16 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
           ...(failure.retryAfterSeconds === undefined ? {} : { parameters: { retry_after: failure.retryAfterSeconds } }),
         });
       }
-      const call: RecordedCall = { token, method, payload: parseObject(body), at: Date.now() };
+      const call: RecordedCall = {
+        token,
+        method,
+        payload: parseObject(body),
+        at: Date.now(),
+        ...(method === "sendMessage" ? { messageId: messageId++ } : {}),
+      };
       recorded.push(call);
       options.onCall?.(call);
-      const result = method === "sendMessage" ? { message_id: messageId++, date: Math.floor(Date.now() / 1000), text: call.payload.text } : true;
+      const result = call.messageId === undefined ? true : { message_id: call.messageId, date: Math.floor(Date.now() / 1000), text: call.payload.text };
       return send(response, 200, { ok: true, result });
     })().catch((error: unknown) => send(response, 500, { ok: false, description: String(error) }));
   });

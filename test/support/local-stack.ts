@@ -69,6 +69,11 @@ export interface StackHostOptions {
   viaProxy?: boolean;
   /** Start the Node agent with the stack (default true). */
   agent?: boolean;
+  /**
+   * Run the agent with --allow-remote-pause (default false). The Worker hands it
+   * commands only if `settings` also has allowRemotePause: true.
+   */
+  agentAllowsRemotePause?: boolean;
   /** The pipeline pauses while this file exists. */
   pipelineStopFile?: string;
 }
@@ -82,7 +87,8 @@ export interface LocalStackOptions {
   /** Agent push interval; shorter than the configured 10 s so changes reach the Worker quickly. */
   agentIntervalSeconds: number;
   pipelineEveryMs: number;
-  tickEveryMs: number;
+  /** The sped-up cron's pause between ticks; null: no ticker, the caller runs worker.tick() itself. */
+  tickEveryMs: number | null;
   /** Serve the deploy build instead of src/ (see LocalWorkerOptions.prebuilt). */
   prebuiltWorker?: boolean;
   onTelegram?: (call: RecordedCall) => void;
@@ -111,6 +117,7 @@ export interface StackHost {
 export interface LocalStack {
   telegram: FakeTelegram;
   worker: LocalWorker;
+  /** With tickEveryMs null, one that never ticks (count stays 0). */
   ticker: Ticker;
   config: Record<string, unknown>;
   host(id: string): StackHost;
@@ -205,6 +212,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
             heartbeatPath,
             circuitPath: host.circuitPath,
             intervalSeconds: options.agentIntervalSeconds,
+            allowRemotePause: hostOptions.agentAllowsRemotePause === true,
             ...(options.onAgentLine ? { onLine: (line: string) => options.onAgentLine?.(host.id, line) } : {}),
           });
           agent = started;
@@ -220,7 +228,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       hosts.push(host);
     }
 
-    const ticker = startTicker(worker, options.tickEveryMs, options.onTickError ?? (() => undefined));
+    const ticker: Ticker =
+      options.tickEveryMs === null
+        ? { count: 0, stop: () => Promise.resolve() }
+        : startTicker(worker, options.tickEveryMs, options.onTickError ?? (() => undefined));
     // Stopped before the Worker, so no tick is cut off half way.
     stoppers.push(() => ticker.stop());
     for (const [index, host] of hosts.entries()) if (options.hosts[index]?.agent !== false) host.startAgent();

@@ -59,6 +59,15 @@ export const StatusBody = z.object({
 });
 export type StatusBody = z.infer<typeof StatusBody>;
 
+/** The Worker's answer to one webhook delivery. */
+export interface WebhookAnswer {
+  status: number;
+  body: unknown;
+}
+
+/** The header Telegram carries the webhook secret in (src/webhook.ts WEBHOOK_SECRET_HEADER). */
+export const WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
+
 export interface LocalWorkerOptions {
   /** The repository root (where src/index.ts and node_modules live). */
   root: string;
@@ -85,6 +94,11 @@ export interface LocalWorker {
   /** Runs one cron tick and resolves when the scheduled handler finished. Ticks never overlap. */
   tick(): Promise<void>;
   status(): Promise<StatusBody>;
+  /**
+   * POSTs an update to /telegram/webhook as Telegram delivers it: JSON, with the
+   * generated TELEGRAM_WEBHOOK_SECRET in its header (or `secret`; null sends none).
+   */
+  sendTelegramUpdate(update: unknown, options?: { secret?: string | null }): Promise<WebhookAnswer>;
   /** The last lines wrangler printed, for error messages. */
   recentLog(): string[];
   stop(): Promise<void>;
@@ -262,6 +276,23 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
       const parsed = StatusBody.safeParse(json);
       if (!parsed.success) throw new Error(`unexpected /v1/status answer (HTTP ${response.status}): ${JSON.stringify(json).slice(0, 300)}`);
       return parsed.data;
+    },
+    async sendTelegramUpdate(update, sendOptions = {}) {
+      const secret = sendOptions.secret === undefined ? options.secrets.TELEGRAM_WEBHOOK_SECRET : sendOptions.secret;
+      const response = await fetch(`${url}/telegram/webhook`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(secret === null ? {} : { [WEBHOOK_SECRET_HEADER]: secret }) },
+        body: JSON.stringify(update),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const text = await response.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // Not JSON: keep the text, for the error message.
+      }
+      return { status: response.status, body };
     },
     recentLog: () => [...log],
     stop: () => child.stop(),
