@@ -26,7 +26,42 @@ type Snapshot =
   | { kind: "error"; report: FileReport }
   | { kind: "read"; size: number; mtimeMs: number; bytes: Uint8Array };
 
-export async function readFileReport(path: string, openFile: OpenForReading = openForReading): Promise<FileReport> {
+/**
+ * A pipeline that rewrites its file in place (truncate, then write) can be caught half
+ * way: empty, or JSON cut short. That is worth a second look before it becomes a page at
+ * 3 AM, so such a read is repeated after these pauses; what persists is sent as it is.
+ * The agent only asks "is this JSON at all?"; the Worker still parses and judges it.
+ */
+export const TORN_READ_RETRY_DELAYS_MS: readonly number[] = [50, 250];
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function readFileReport(
+  path: string,
+  openFile: OpenForReading = openForReading,
+  sleep: (ms: number) => Promise<void> = defaultSleep,
+): Promise<FileReport> {
+  let report = await readConsistent(path, openFile);
+  for (const delayMs of TORN_READ_RETRY_DELAYS_MS) {
+    if (!looksTorn(report)) break;
+    await sleep(delayMs);
+    report = await readConsistent(path, openFile);
+  }
+  return report;
+}
+
+function looksTorn(report: FileReport): boolean {
+  if (report.state === "empty") return true;
+  if (report.state !== "ok" || report.text === undefined) return false;
+  try {
+    JSON.parse(report.text);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+async function readConsistent(path: string, openFile: OpenForReading): Promise<FileReport> {
   let snapshot: Snapshot | undefined;
   for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
     snapshot = await readSnapshot(path, openFile);

@@ -119,13 +119,16 @@ describe("the reader", () => {
       let round = 0;
       while (writing) {
         const handle = await open(path, "w");
-        await handle.write("z".repeat(100 + ((round * 997) % 4000)));
+        await handle.write(JSON.stringify({ at: round, status: "ok", pad: "z".repeat(100 + ((round * 997) % 4000)) }));
         await handle.close();
         round += 1;
       }
     })();
     const reports: FileReport[] = [];
-    for (let i = 0; i < 400; i++) reports.push(await readFileReport(path));
+    // Torn reads are looked at again after a pause; here the pause is skipped, so the
+    // reads keep racing the writer.
+    const noPause = async () => {};
+    for (let i = 0; i < 400; i++) reports.push(await readFileReport(path, undefined, noPause));
     writing = false;
     await writer;
     for (const report of reports) {
@@ -138,6 +141,28 @@ describe("the reader", () => {
       if (report.state === "empty") expect(report.size).toBe(0);
     }
     expect(reports.some((report) => report.state === "ok")).toBe(true);
+  });
+
+  it("looks again at a file caught half-rewritten, and sends the whole one written a moment later", async () => {
+    host = await makeHostDir(worker.secret);
+    const whole = JSON.stringify({ at: 1795389457.66, status: "ok", positions: 3 });
+    // The pipeline's in-place writer, caught between truncating and finishing.
+    await writeFile(host.heartbeat, whole.slice(0, 20));
+    const finishing = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      await writeFile(host.heartbeat, whole);
+    })();
+    const report = await readFileReport(host.heartbeat);
+    await finishing;
+    expect(report).toMatchObject({ state: "ok", text: whole });
+  });
+
+  it("still reports a file that stays cut short, and one that stays empty, as they are", async () => {
+    host = await makeHostDir(worker.secret);
+    await writeFile(host.heartbeat, '{"at": 1795389457.66, "sta');
+    expect(await readFileReport(host.heartbeat)).toMatchObject({ state: "ok", text: '{"at": 1795389457.66, "sta' });
+    await writeFile(host.heartbeat, "");
+    expect(await readFileReport(host.heartbeat)).toMatchObject({ state: "empty", size: 0 });
   });
 
   it("does not hang on a FIFO at the path: unreadable, not a regular file", async () => {
