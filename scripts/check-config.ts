@@ -59,9 +59,11 @@ function main(): number {
     return 0;
   }
   let raw: unknown;
+  let crons: string[];
   try {
     const wrangler = unstable_readConfig({ config: values.config, ...(values.env ? { env: values.env } : {}) });
     raw = (wrangler.vars as Record<string, unknown>)["WITNESS_CONFIG"];
+    crons = wrangler.triggers.crons ?? [];
   } catch (error) {
     console.error(`check-config: cannot read ${values.config}: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
@@ -75,6 +77,16 @@ function main(): number {
       return 1;
     }
     throw error;
+  }
+  // Every bound above assumes the judge runs every cronPeriodSeconds; only a
+  // once-a-minute trigger is checked here, as that is what witness ships.
+  if (!crons.includes("* * * * *")) {
+    console.error(`check-config: ${values.config} has no [triggers] crons = ["* * * * *"]: without it nothing judges the hosts`);
+    return 1;
+  }
+  if (config.timing.cronPeriodSeconds !== 60) {
+    console.error(`check-config: timing.cronPeriodSeconds is ${config.timing.cronPeriodSeconds}, but the cron runs every 60 s; leave it out (it is for local runs that tick faster)`);
+    return 1;
   }
   const budget = computeBudget(config);
   if (values.json) {

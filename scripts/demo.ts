@@ -1,13 +1,13 @@
-// `npm run demo`: plays the day-one scenarios by itself in under two minutes, with every
+// `npm run demo`: plays the day-one scenarios by itself in about a minute, with every
 // real piece running (the Worker under wrangler dev, the bundled agent, files on disk,
 // the Telegram stand-in), then prints the timeline and checks each expected message
-// arrived. Five hosts side by side, because "dark" alone takes 100 s to be true.
+// arrived. Five hosts side by side, because "dark" alone takes 45 s of silence to be true.
 // Exit code: 0 when every expected message arrived, 1 when one did not, 2 on a set-up error.
 import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureAgentBundle } from "../test/support/agent-process.ts";
-import { type LocalStack, SILENCE_PAGES_DARK_SETTINGS, startLocalStack, waitUntil } from "../test/support/local-stack.ts";
+import { DEMO_HOST_SETTINGS, type LocalStack, SILENCE_PAGES_DARK_SETTINGS, startLocalStack, waitUntil } from "../test/support/local-stack.ts";
 import { eventLines, phoneText } from "../test/support/phone.ts";
 import { writeCircuit, writeHeartbeat } from "../test/support/pipeline.ts";
 
@@ -97,12 +97,12 @@ async function play(stack: LocalStack): Promise<Outcome[]> {
       return waitForLine(stack, HOSTS.tripped, new RegExp(`🔴 .* CIRCUIT TRIPPED: circuit paused: ${escaped} since `), 30_000);
     }),
     scenario("pipeline stops → STALE page", async () => {
-      action(`${HOSTS.stale}: the pipeline stops rewriting heartbeat.json (stale after 70 s)`);
+      action(`${HOSTS.stale}: the pipeline stops rewriting heartbeat.json (stale after ${DEMO_HOST_SETTINGS.maxAgeInSessionSeconds} s)`);
       host(HOSTS.stale).pipeline.pause();
-      return waitForLine(stack, HOSTS.stale, /🔴 .* STALE: heartbeat \d+ s old \(limit 70 s in session\)/, 100_000);
+      return waitForLine(stack, HOSTS.stale, new RegExp(`🔴 .* STALE: heartbeat \\d+ s old \\(limit ${DEMO_HOST_SETTINGS.maxAgeInSessionSeconds} s in session\\)`), 100_000);
     }),
     scenario("agent stopped → DARK page; restarted → recovery saying agent restart", async () => {
-      action(`${HOSTS.dark}: the agent is stopped (dark after 100 s without a ping)`);
+      action(`${HOSTS.dark}: the agent is stopped (dark after ${DEMO_HOST_SETTINGS.darkAfterSeconds} s without a ping)`);
       await host(HOSTS.dark).stopAgent("stop");
       const page = await waitForLine(stack, HOSTS.dark, /🔴 .* DARK: no ping for/, 130_000);
       action(`${HOSTS.dark}: the agent is started again`);
@@ -129,7 +129,7 @@ function printTimeline(outcomes: readonly Outcome[]): void {
 }
 
 async function main(): Promise<number> {
-  console.log("witness demo: five hosts, five scenarios, every real piece running locally (about 2 minutes).");
+  console.log("witness demo: five hosts, five scenarios, every real piece running locally (about a minute).");
   let bundle: string;
   try {
     bundle = await ensureAgentBundle(root);

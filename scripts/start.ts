@@ -18,7 +18,7 @@ const stopFile = join(dataDir, "STOP");
 const HOST_ID = "trader-1";
 const EVERY_SECONDS = 5;
 // One host plays both "pipeline stopped" and "agent stopped", so silence must page DARK
-// alone (see SILENCE_PAGES_DARK_SETTINGS); stale therefore takes 120 s here.
+// alone (see SILENCE_PAGES_DARK_SETTINGS); stale therefore takes 50 s here.
 const HOST_SETTINGS = { ...DEMO_HOST_SETTINGS, ...SILENCE_PAGES_DARK_SETTINGS };
 
 const color = process.stdout.isTTY && process.env.NO_COLOR === undefined;

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { HostId } from "./protocol.ts";
 
-/** The cron period: wrangler.toml runs the judge every minute. */
+/** The cron period: wrangler.toml runs the judge every minute ([triggers] crons). */
 export const CRON_PERIOD_SECONDS = 60;
 
 const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
@@ -43,11 +43,11 @@ const HostSettings = z
     /** How often the agent pings. */
     intervalSeconds: seconds(10).default(60),
     /** No accepted ping for this long means the host is dark. Derived when absent. */
-    darkAfterSeconds: seconds(60).optional(),
+    darkAfterSeconds: seconds(1).optional(),
     /** Heartbeat age that pages during a session. */
-    maxAgeInSessionSeconds: seconds(60).default(900),
+    maxAgeInSessionSeconds: seconds(1).default(900),
     /** Heartbeat age that pages outside sessions; null turns stale checks off there. */
-    maxAgeOutOfSessionSeconds: seconds(60).nullable().default(null),
+    maxAgeOutOfSessionSeconds: seconds(1).nullable().default(null),
     /** Trading sessions; absent means always in session. */
     calendar: Calendar.optional(),
     /** Host clock offset that pages. */
@@ -90,9 +90,14 @@ export const RawConfig = z
          * its own state cannot repeat a page. Longer than KV's shortest edge cache (30 s).
          */
         settleSeconds: seconds(0).max(300).default(31),
+        /**
+         * How often the cron runs. Deployed Workers tick every minute (wrangler.toml);
+         * only local runs that drive ticks faster (npm start, the demo) change it.
+         */
+        cronPeriodSeconds: seconds(1).max(3600).default(CRON_PERIOD_SECONDS),
       })
       .strict()
-      .default({ kvLagSeconds: 60, confirmSeconds: 60, replayWindowSeconds: 300, settleSeconds: 31 }),
+      .default({ kvLagSeconds: 60, confirmSeconds: 60, replayWindowSeconds: 300, settleSeconds: 31, cronPeriodSeconds: CRON_PERIOD_SECONDS }),
     alerts: z
       .object({
         /** Repeat an unacknowledged alert this often; 0 turns repeats off. */
@@ -199,7 +204,7 @@ export function parseConfig(raw: unknown): Config {
     replayWindowSeconds: top.timing.replayWindowSeconds,
     tickRecordSeconds: top.timing.tickRecordSeconds ?? planDefaults.tickRecordSeconds,
     settleSeconds: top.timing.settleSeconds,
-    cronPeriodSeconds: CRON_PERIOD_SECONDS,
+    cronPeriodSeconds: top.timing.cronPeriodSeconds,
   };
 
   const seen = new Set<string>();

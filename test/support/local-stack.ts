@@ -13,26 +13,26 @@ import { type Pipeline, startPipeline } from "./pipeline.ts";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 
 /**
- * Demo thresholds, each the smallest parseConfig accepts: a ping every 10 s, dark after
- * 100 s (interval 10 + refresh 30 + KV lag 0 + cron period 60), stale after 70 s
- * (interval 10 + KV lag 0 + cron period 60). No KV lag locally, so a short confirmation.
+ * Demo thresholds, each the smallest parseConfig accepts with local ticks at most 5 s
+ * apart (cronPeriodSeconds 5): a ping every 10 s, dark after 45 s (interval 10 +
+ * refresh 30 + KV lag 0 + cron period 5), stale after 20 s (at least interval 10 +
+ * KV lag 0 + cron period 5). No KV lag locally, so a short confirmation.
  */
 export const DEMO_HOST_SETTINGS = {
   intervalSeconds: 10,
-  darkAfterSeconds: 100,
-  maxAgeInSessionSeconds: 70,
+  darkAfterSeconds: 45,
+  maxAgeInSessionSeconds: 20,
   skewSeconds: 5,
 } as const;
 
 /**
- * For a host whose agent will go silent. Today the judge pages STALE for a host that
- * stopped pinging as soon as its last heartbeat is older than maxAge, although stale is
- * meant for "pings arrive but the heartbeat is old"; with maxAge below darkAfter a dead
- * agent pages STALE first and DARK 30 s later. A maxAge above darkAfter plus one beat
- * and one push (as the production defaults have: 900 s against 240 or 780 s) makes
- * silence page DARK alone.
+ * For a host whose agent will go silent. Its stored heartbeat then ages with the
+ * silence, and until the record is older than interval + refresh + KV lag (40 s here)
+ * the Worker cannot tell a silent host from a stalled pipeline, so with a max age under
+ * that a dead agent pages STALE before DARK. A max age above it makes silence page
+ * DARK alone, as the production defaults do (900 s against 720 s on the free plan).
  */
-export const SILENCE_PAGES_DARK_SETTINGS = { maxAgeInSessionSeconds: 120 } as const;
+export const SILENCE_PAGES_DARK_SETTINGS = { maxAgeInSessionSeconds: 50 } as const;
 
 export const DEMO_TIMING = {
   refreshSeconds: 30,
@@ -42,6 +42,8 @@ export const DEMO_TIMING = {
   tickRecordSeconds: 60,
   // The cron's wait-and-read-again guards against KV's 30 s edge cache; local KV has none.
   settleSeconds: 0,
+  // Local runs tick every 1-5 s, not every minute; the bounds above are computed from it.
+  cronPeriodSeconds: 5,
 } as const;
 
 /** A made-up chat id: the stand-in accepts any. */
