@@ -1,7 +1,7 @@
 // When the ping route spends a KV write. Writes are the scarce resource (1,000 a day on
 // the free plan, for the whole account), so a ping is written only when the judge would
 // otherwise see something untrue soon; everything else is a free read.
-import { type Config, type HostConfig, CRON_PERIOD_SECONDS } from "./config.ts";
+import type { Config, HostConfig } from "./config.ts";
 import { clockSkewSeconds, heartbeatAgeSeconds, meaningfulFingerprint, type PingRecord, skewClearSeconds } from "./records.ts";
 
 export type WriteReason = "first" | "changed" | "refresh" | "heartbeat-horizon";
@@ -27,7 +27,7 @@ export function writeReason(
   const tightestMaxAge = Math.min(host.maxAgeInSessionSeconds, host.maxAgeOutOfSessionSeconds ?? Infinity);
   if (stored.heartbeat.state === "ok" && next.heartbeat.state === "ok" && next.heartbeat.at > stored.heartbeat.at) {
     const judgedAgeNow = heartbeatAgeSeconds(stored, next.receivedAt) ?? 0;
-    const notice = host.intervalSeconds + timing.kvLagSeconds + CRON_PERIOD_SECONDS;
+    const notice = host.intervalSeconds + timing.kvLagSeconds + timing.cronPeriodSeconds;
     if (judgedAgeNow + notice >= tightestMaxAge) return "heartbeat-horizon";
   }
   return null;
