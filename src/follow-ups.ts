@@ -3,6 +3,7 @@
 // the judge: the stored command, the host's record and what was already said, in;
 // lines to send and the new "already said" out.
 import type { Config, HostConfig } from "./config.ts";
+import { utcClock } from "./format.ts";
 import { escapeHtml } from "./messages.ts";
 import type { PingRecord } from "./records.ts";
 import type { FollowUps, OperatorState, StoredCommand } from "./store.ts";
@@ -30,9 +31,6 @@ export function commandDeadlineMs(host: HostConfig, timing: Config["timing"]): n
   return (3 * host.intervalSeconds + timing.kvLagSeconds + timing.cronPeriodSeconds) * 1000;
 }
 
-function utc(ms: number): string {
-  return `${new Date(ms).toISOString().slice(11, 16)} UTC`;
-}
 
 export function reviewFollowUps(input: FollowUpInput): FollowUpOutput {
   const { host, operator, command, record, now } = input;
@@ -54,7 +52,7 @@ export function reviewFollowUps(input: FollowUpInput): FollowUpOutput {
       const detail = result.detail ? ` (${escapeHtml(result.detail)})` : "";
       switch (result.outcome) {
         case "applied":
-          lines.push(`⏸️ ${name} paused by remote command ${id}, applied at ${utc(result.at)} (host clock). Resume is a human edit of circuit.json on the host.`);
+          lines.push(`⏸️ ${name} paused by remote command ${id}, applied at ${utcClock(result.at)} (host clock). Resume is a human edit of circuit.json on the host.`);
           break;
         case "already_paused":
           lines.push(`⏸️ ${name} was already paused; remote command ${id} left circuit.json as it was.`);
@@ -70,7 +68,7 @@ export function reviewFollowUps(input: FollowUpInput): FollowUpOutput {
       // Said once; the command stays queued until it expires, so a late outcome is still reported.
       lines.push(
         `⚠️ ${name} has not applied remote pause ${id} ${Math.round((now - command.confirmedAt) / 60_000)} min after it was confirmed ` +
-          `(host dark, or agent without --allow-remote-pause?). Trading may NOT be paused; the command stays queued until ${utc(command.command.expiresAt)}.`,
+          `(host dark, or agent without --allow-remote-pause?). Trading may NOT be paused; the command stays queued until ${utcClock(command.command.expiresAt)}.`,
       );
       followUps.commandTimedOut = command.command.id;
     }

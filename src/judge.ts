@@ -3,6 +3,7 @@
 // out. No clock, KV or fetch in here, so every boundary is a table-driven test.
 import { z } from "zod";
 import { localDay, sessionOpenedAt } from "./calendar.ts";
+import { formatSeconds } from "./format.ts";
 import type { Config, HostConfig } from "./config.ts";
 import { clockSkewSeconds, heartbeatAgeAtPingSeconds, heartbeatAgeSeconds, isSkewed, type PingRecord, skewClearSeconds } from "./records.ts";
 
@@ -97,12 +98,6 @@ interface Observation {
   unknown: Set<ConditionKind>;
 }
 
-function formatSeconds(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 120) return `${s} s`;
-  if (s < 7200) return `${Math.round(s / 60)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
-}
 
 /** What the record says right now, before confirmation, acks or mutes. */
 export function observe(
@@ -302,9 +297,6 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
   return { judgement, events, changed };
 }
 
-function minutes(ms: number): string {
-  return formatSeconds(ms / 1000);
-}
 
 /** What the agent's report says about the gap, for the message that ends it. */
 function recoveryDetail(kind: ConditionKind, before: ConditionState, record: PingRecord | null, host: HostConfig, now: number): string {
@@ -321,7 +313,7 @@ function recoveryDetail(kind: ConditionKind, before: ConditionState, record: Pin
       const gapStartedAt = previous?.lastSeenAt ?? before.openedAt - 24 * 3600_000;
       const partition =
         outage !== null && outageEnd !== undefined && outageEnd > gapStartedAt
-          ? `network partition: pushes failed for ${minutes(outageEnd - outage.since)} (${outage.failures} attempts)`
+          ? `network partition: pushes failed for ${formatSeconds((outageEnd - outage.since) / 1000)} (${outage.failures} attempts)`
           : null;
       if (previous && previous.bootId !== record.agent.bootId) return "pinging again: the host rebooted (new boot id)";
       if (previous && previous.startedAt !== record.agent.startedAt) {

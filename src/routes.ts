@@ -5,6 +5,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type Config, ConfigError, findHost } from "./config.ts";
+import { errorMessage } from "./format.ts";
 import { loadConfig } from "./load-config.ts";
 import { replayVerdict, writeReason } from "./ping-policy.ts";
 import {
@@ -60,9 +61,6 @@ function rememberSignature(signature: string, now: number, windowMs: number): bo
   return true;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function zodFieldPath(path: readonly PropertyKey[]): string {
   return path.map(String).join(".");
@@ -78,7 +76,7 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
     if (error instanceof HTTPException) {
       return c.json({ ok: false, error: error.message || "bad request" }, error.status);
     }
-    console.error(`witness: unexpected error on ${c.req.method} ${c.req.path}: ${describe(error)}`);
+    console.error(`witness: unexpected error on ${c.req.method} ${c.req.path}: ${errorMessage(error)}`);
     return c.json({ ok: false, error: "internal error in witness (a bug: please report it)" }, 500);
   });
 
@@ -114,7 +112,7 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
     try {
       lastTickAt = (await new Store(c.env.WITNESS_KV).getCronState())?.lastTickAt ?? null;
     } catch (error) {
-      return c.json({ ok: false, error: `storage unavailable: ${describe(error)}` }, 503);
+      return c.json({ ok: false, error: `storage unavailable: ${errorMessage(error)}` }, 503);
     }
     // The cron records itself every tickRecordSeconds; allow two periods and a KV lag more.
     const lateAfterMs = (config.timing.tickRecordSeconds + 2 * config.timing.cronPeriodSeconds + config.timing.kvLagSeconds) * 1000;
@@ -287,7 +285,7 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
   try {
     [stored, storedCommand] = await Promise.all([store.getPingRecord(host.id), store.getCommand(host.id)]);
   } catch (error) {
-    throw new RequestError(503, `witness storage unavailable, retry later (${describe(error)})`);
+    throw new RequestError(503, `witness storage unavailable, retry later (${errorMessage(error)})`);
   }
   // The agent reports a command's outcome in one ping only. Keep the last outcome in the
   // record, so a cron a minute (and a KV lag) behind still sees it, and so the command
@@ -302,7 +300,7 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
     try {
       await store.putPingRecord(record);
     } catch (error) {
-      throw new RequestError(503, `witness could not store this ping, retry later (${describe(error)})`);
+      throw new RequestError(503, `witness could not store this ping, retry later (${errorMessage(error)})`);
     }
   }
 

@@ -3,6 +3,7 @@
 // sends nothing it could repeat; and when KV itself fails, the operator hears once that
 // the monitor is degraded instead of "every host is dark".
 import { type Config, ConfigError } from "./config.ts";
+import { errorMessage } from "./format.ts";
 import type { AlertEvent } from "./judge.ts";
 import { loadConfig, telegramTargetFromRaw } from "./load-config.ts";
 import { renderConfigError, renderDegraded } from "./messages.ts";
@@ -44,13 +45,10 @@ async function readInputs(store: Store, hostIds: string[]): Promise<ReadResult> 
     ]);
     return { ok: true, inputs: { stored, records, operators, commands } };
   } catch (error) {
-    return { ok: false, error: `read failed: ${describe(error)}` };
+    return { ok: false, error: `read failed: ${errorMessage(error)}` };
   }
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<TickSummary> {
   const now = deps.now();
@@ -87,7 +85,7 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
       await forgetDegradedNotice();
     } catch (error) {
       // Nothing is sent that could not be remembered as sent: it would repeat every tick.
-      return reportDegraded(telegram, config, `write failed: ${describe(error)}`, now);
+      return reportDegraded(telegram, config, `write failed: ${errorMessage(error)}`, now);
     }
   }
 
@@ -98,7 +96,7 @@ export async function runTick(env: Env, deps: TickDeps = realDeps): Promise<Tick
       await store.putCronState(next);
       wrote++;
     } catch (error) {
-      console.error(`cron: delivered pages but could not record it (${describe(error)}); they may be sent again`);
+      console.error(`cron: delivered pages but could not record it (${errorMessage(error)}); they may be sent again`);
     }
   }
 
@@ -154,7 +152,7 @@ async function pingDeadMan(config: Config, deps: TickDeps): Promise<void> {
     const response = await deps.fetch(config.alerts.deadManUrl, { method: "GET", signal: AbortSignal.timeout(5000) });
     if (!response.ok) console.error(`cron: dead-man URL answered ${response.status}`);
   } catch (error) {
-    console.error(`cron: dead-man URL unreachable: ${describe(error)}`);
+    console.error(`cron: dead-man URL unreachable: ${errorMessage(error)}`);
   }
 }
 
@@ -253,7 +251,7 @@ async function pageConfigError(env: Env, store: Store, message: string, now: num
     await store.putCronState({ ...(state ?? emptyCronState(now)), configErrorPaged: message });
     summary.wrote = 1;
   } catch (error) {
-    console.error(`cron: could not record the configuration error page: ${describe(error)}`);
+    console.error(`cron: could not record the configuration error page: ${errorMessage(error)}`);
   }
   return summary;
 }

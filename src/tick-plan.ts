@@ -4,6 +4,7 @@
 import { localDay } from "./calendar.ts";
 import { reviewFollowUps } from "./follow-ups.ts";
 import type { Config } from "./config.ts";
+import { formatSeconds } from "./format.ts";
 import { type AlertEvent, type HostJudgement, judgeHost, type OperatorView } from "./judge.ts";
 import { escapeHtml, renderDegradedOver, renderTick, splitLines } from "./messages.ts";
 import type { PingRecord } from "./records.ts";
@@ -149,7 +150,7 @@ function capOutbox(outbox: OutboxMessage[], now: number): OutboxMessage[] {
 /** Split like a page: with many hosts the list alone passes Telegram's 4096 characters. */
 function renderWatching(config: Config): string[] {
   const lines = config.hosts.map(
-    (host) => `• <b>${escapeHtml(host.id)}</b>: ping every ${host.intervalSeconds} s, dark after ${host.darkAfterSeconds < 120 ? `${host.darkAfterSeconds} s` : `${Math.round(host.darkAfterSeconds / 60)} min`}`,
+    (host) => `• <b>${escapeHtml(host.id)}</b>: ping every ${host.intervalSeconds} s, dark after ${formatSeconds(host.darkAfterSeconds)}`,
   );
   return splitLines(`👋 <b>witness</b> is watching ${config.hosts.length} host(s):`, lines);
 }

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { type Config, type HostConfig, findHost } from "./config.ts";
 import { commandDeadlineMs } from "./follow-ups.ts";
 import { CONDITIONS, incidentId } from "./judge.ts";
+import { formatSeconds, utcClock } from "./format.ts";
 import { escapeHtml } from "./messages.ts";
 import { clockSkewSeconds, heartbeatAgeSeconds, type PingRecord } from "./records.ts";
 import type { CronState, OperatorState, StoredCommand, Store } from "./store.ts";
@@ -49,9 +50,6 @@ function who(user: z.infer<typeof User>): string {
   return user.username ? `@${user.username}` : user.first_name || `user ${user.id}`;
 }
 
-function utc(ms: number): string {
-  return `${new Date(ms).toISOString().slice(11, 16)} UTC`;
-}
 
 /** "90m", "1h", "1h30m", "2d", or a bare number of minutes. */
 export function parseDuration(text: string): number | null {
@@ -182,7 +180,7 @@ async function mute(host: HostConfig, durationMs: number, by: string, context: W
   const operator = await operatorState(host, context);
   const mutedUntil = context.now + durationMs;
   await context.store.putOperatorState(host.id, { ...operator, mutedUntil, mutedBy: by });
-  return `🔕 <b>${escapeHtml(host.id)}</b> muted until ${utc(mutedUntil)} by ${escapeHtml(by)}. The end of the mute will be announced.`;
+  return `🔕 <b>${escapeHtml(host.id)}</b> muted until ${utcClock(mutedUntil)} by ${escapeHtml(by)}. The end of the mute will be announced.`;
 }
 
 async function unmute(host: HostConfig, context: WebhookContext): Promise<string> {
@@ -260,13 +258,13 @@ async function runButton(
         return;
       }
       await answer(`Acknowledged ${host.id}`);
-      await replaceHostRow(`✔️ ${host.id} acked by ${by} at ${utc(context.now)}`);
+      await replaceHostRow(`✔️ ${host.id} acked by ${by} at ${utcClock(context.now)}`);
       return;
     }
     case "mute": {
       await mute(host, 3_600_000, by, context);
       await answer(`${host.id} muted for 1 h`);
-      await replaceHostRow(`🔕 ${host.id} muted by ${by} until ${utc(context.now + 3_600_000)}`);
+      await replaceHostRow(`🔕 ${host.id} muted by ${by} until ${utcClock(context.now + 3_600_000)}`);
       return;
     }
     case "pause": {
@@ -289,7 +287,7 @@ async function runButton(
       }
       await answer("Pause queued");
       await editText(
-        `⏸️ Pause for <b>${escapeHtml(host.id)}</b> queued by ${escapeHtml(by)} at ${utc(context.now)} (command ${escapeHtml(commandId)}); waiting for the host to apply it.`,
+        `⏸️ Pause for <b>${escapeHtml(host.id)}</b> queued by ${escapeHtml(by)} at ${utcClock(context.now)} (command ${escapeHtml(commandId)}); waiting for the host to apply it.`,
       );
       return;
     }
@@ -318,9 +316,7 @@ async function hostOfCommand(commandId: string, context: WebhookContext): Promis
 }
 
 function age(seconds: number | null): string {
-  if (seconds === null) return "?";
-  const s = Math.round(seconds);
-  return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
+  return seconds === null ? "?" : formatSeconds(seconds);
 }
 
 async function statusText(context: WebhookContext, only: HostConfig | undefined): Promise<string> {
@@ -364,7 +360,7 @@ export function renderStatus(
       lines.push(`  circuit ${breaker}; clock skew ${clockSkewSeconds(record).toFixed(1)} s`);
     }
     const operator = operators.get(host.id) ?? null;
-    if (operator?.mutedUntil && operator.mutedUntil > now) lines.push(`  muted until ${utc(operator.mutedUntil)}`);
+    if (operator?.mutedUntil && operator.mutedUntil > now) lines.push(`  muted until ${utcClock(operator.mutedUntil)}`);
     return lines.join("\n");
   });
   const tick = state ? `cron last recorded ${age((now - state.lastTickAt) / 1000)} ago` : "cron has not run yet";
