@@ -32,6 +32,8 @@ import {
 const SECOND = 1000;
 const WATCHING_ALPHA = "👋 <b>witness</b> is watching 1 host(s):\n• <b>alpha</b>: ping every 60 s, dark after 4 min";
 const DARK_PAGE = "<b>witness</b>: 1 problem\n🔴 <b>alpha</b> DARK: no ping for 5 min (dark after 4 min)";
+const DARK_OVER_AT_SIX_MINUTES =
+  "<b>witness</b>: recovered\n✅ <b>alpha</b> DARK over after 6 min: pinging again (the agent reported no failed pushes: the gap was between it and the Worker)";
 
 let kv: KVNamespace;
 
@@ -146,7 +148,7 @@ describe("delivery never loses a page", () => {
     expect(await sentMessages(testEnvironment)).toEqual([
       WATCHING_ALPHA,
       DARK_PAGE,
-      "<b>witness</b>: recovered\n✅ <b>alpha</b> DARK over after 6 min: pinging again (the agent reported no failed pushes: the gap was between it and the Worker)",
+      DARK_OVER_AT_SIX_MINUTES,
     ]);
   });
 
@@ -185,7 +187,7 @@ describe("delivery never loses a page", () => {
     expect(await sentMessages(testEnvironment)).toEqual([
       WATCHING_ALPHA,
       DARK_PAGE,
-      "<b>witness</b>: recovered\n✅ <b>alpha</b> DARK over after 6 min: pinging again (the agent reported no failed pushes: the gap was between it and the Worker)",
+      DARK_OVER_AT_SIX_MINUTES,
     ]);
   });
 
