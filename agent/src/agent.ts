@@ -42,6 +42,7 @@ export class Agent {
   private lastFailureLogged: string | undefined;
   private skewWarned = false;
   private invalidBodyLogged = false;
+  private ownershipWarned = false;
   private readonly fileStates = new Map<string, string>();
   private readonly handledCommandIds: string[] = [];
   private readonly pendingResults: CommandResult[] = [];
@@ -153,6 +154,13 @@ export class Agent {
         this.deps.log.warn(
           `remote pause applied: ${this.config.circuitPath} now paused (command ${command.id} by ${command.requestedBy}: ${command.reason})`,
         );
+        if (result.notKept !== undefined && !this.ownershipWarned) {
+          this.ownershipWarned = true;
+          this.deps.log.warn(
+            `${this.config.circuitPath}: the new file could not keep the old one's ${result.notKept} (only root may give a file away); ` +
+              `it kept the mode. If the pipeline cannot read or resume it, share the directory through the witness group (agent/install.sh sets this up)`,
+          );
+        }
       } else if (result.outcome === "already_paused") {
         this.deps.log.info(`remote pause ${command.id}: ${this.config.circuitPath} was already paused; left untouched`);
       } else {

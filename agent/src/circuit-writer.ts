@@ -2,16 +2,32 @@
 // directory, write, fsync, rename over the target, fsync the directory. A crash at any
 // instant leaves the old file or the new one. It never writes paused:false and never
 // overwrites a circuit that is already paused (its reason and since are evidence).
+// The new file keeps the old one's mode, owner and group where this process may, so
+// the pipeline that reads (and the human who resumes) the breaker still can.
 import { randomBytes } from "node:crypto";
-import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { PauseCommand } from "../../src/protocol.ts";
 import { describeError, truncate } from "./errors.ts";
 
 export type PauseOutcome =
-  | { outcome: "applied"; content: string; detail?: string }
+  | {
+      outcome: "applied";
+      content: string;
+      detail?: string;
+      /** What of the old file's owner, group or mode the new file could not keep, for the log. */
+      notKept?: string;
+    }
   | { outcome: "already_paused" }
   | { outcome: "failed"; detail: string };
+
+/**
+ * Mode of a circuit.json the agent creates: readable by the pipeline whatever the
+ * service's umask (UMask=0077 would make it 0600, and check_circuit() would fail), and
+ * group-writable so that, in a directory shared through a group, a human can resume.
+ */
+export const NEW_CIRCUIT_MODE = 0o664;
 
 /** Temp files are `.circuit.json.witness-tmp-<pid>-<random>` beside the circuit file. */
 export function tempFilePrefix(circuitPath: string): string {
@@ -49,14 +65,17 @@ export async function applyRemotePause(circuitPath: string, command: PauseComman
   try {
     if (await isCircuitPaused(circuitPath)) return { outcome: "already_paused" };
     const content = pauseContent(command, nowMs);
-    const mode = await stat(circuitPath).then(
-      (stats) => stats.mode & 0o777,
-      () => 0o644,
-    );
-    const handle = await open(tempPath, "wx", mode);
+    const existing = await stat(circuitPath).catch(() => undefined);
+    // Private until its owner and mode are set; nobody can open it before the rename.
+    const handle = await open(tempPath, "wx", 0o600);
     tempCreated = true;
+    let notKept: string | undefined;
     try {
       await handle.writeFile(content, "utf8");
+      notKept = await copyOwnership(handle, existing);
+      // fchmod after fchown: a chown by a non-root owner clears set-id bits, and the
+      // mode must not depend on the umask.
+      await handle.chmod(existing === undefined ? NEW_CIRCUIT_MODE : existing.mode & 0o777);
       await handle.sync();
     } finally {
       await handle.close();
@@ -75,13 +94,48 @@ export async function applyRemotePause(circuitPath: string, command: PauseComman
     } catch (error) {
       // The rename is visible to every reader; only its durability across a power
       // cut is in doubt, so it is applied, with a note.
-      return { outcome: "applied", content, detail: truncate(`directory fsync failed: ${describeError(error)}`, 200) };
+      return {
+        outcome: "applied",
+        content,
+        detail: truncate(`directory fsync failed: ${describeError(error)}`, 200),
+        ...(notKept !== undefined ? { notKept } : {}),
+      };
     }
-    return { outcome: "applied", content };
+    return { outcome: "applied", content, ...(notKept !== undefined ? { notKept } : {}) };
   } catch (error) {
     if (tempCreated) await unlink(tempPath).catch(() => undefined);
     return { outcome: "failed", detail: truncate(describeError(error), 200) };
   }
+}
+
+/**
+ * Gives the temp file the old file's owner and group. Only root may give a file away;
+ * any owner may pick one of its own groups. Returns what could not be kept, if anything.
+ */
+async function copyOwnership(handle: FileHandle, existing: Stats | undefined): Promise<string | undefined> {
+  if (existing === undefined) return undefined;
+  try {
+    await handle.chown(existing.uid, existing.gid);
+    return undefined;
+  } catch (error) {
+    if (!isPermissionError(error)) throw error;
+  }
+  const ownUid = process.getuid?.();
+  const lost: string[] = [];
+  if (existing.uid !== ownUid) lost.push(`owner uid ${existing.uid}`);
+  try {
+    await handle.chown(-1, existing.gid);
+  } catch (error) {
+    if (!isPermissionError(error)) throw error;
+    lost.push(`group gid ${existing.gid}`);
+  }
+  return lost.length > 0 ? lost.join(" and ") : undefined;
+}
+
+function isPermissionError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  // EINVAL: an id this user namespace does not map.
+  return code === "EPERM" || code === "EINVAL";
 }
 
 async function fsyncDirectory(directory: string): Promise<void> {

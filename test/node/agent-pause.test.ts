@@ -3,7 +3,7 @@
 // re-sent; stray temp files removed at start. Then crash injection: kill -9 the agent
 // at random moments while it applies a pause, many times; circuit.json must always
 // parse and be either the old or the new content.
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, chown, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -15,6 +15,7 @@ import {
   removeDir,
   runAgent,
   sleep,
+  start,
   startAgent,
   StandInWorker,
   type HostDir,
@@ -126,6 +127,85 @@ describe("remote pause", () => {
     expect(result.code).toBe(0);
     expect((await readdir(data)).sort()).toEqual([".circuit.json.tmp", "heartbeat.json"]);
     expect(result.stdout).toContain("removed 1 temp file");
+  });
+});
+
+// After a remote pause the pipeline must still read its breaker: the unit runs the agent
+// as its own user with UMask=0077, and the rename puts a new file in place.
+describe("remote pause keeps circuit.json readable by the pipeline", () => {
+  const isRoot = process.getuid?.() === 0;
+  // Ids no account on the machine uses: the pipeline's user and the group it shares.
+  const PIPELINE_UID = 41_001;
+  const SHARED_GID = 41_002;
+  const AGENT_UID = 41_003;
+  const mode = async (path: string) => (await stat(path)).mode & 0o7777;
+
+  /** The agent --once with a pause queued, under a umask of 077 as the unit sets it. */
+  async function pauseUnderUmask077(ids: { uid?: number; gid?: number } = {}) {
+    worker.responder = (_ping, index) => accept(index === 0 ? [pauseCommand()] : []);
+    const script = 'umask 077; exec "$0" "$@"';
+    return start("sh", ["-c", script, process.execPath, bundle, "--once", "--allow-remote-pause"], { env: agentEnv(worker, host), cwd: host.root, ...ids }).exited;
+  }
+
+  it("a new circuit.json is created 0664 whatever the umask", async () => {
+    host = await makeHostDir(worker.secret);
+    const result = await pauseUnderUmask077();
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(await readFile(host.circuit, "utf8"))).toMatchObject({ paused: true });
+    expect(await mode(host.circuit)).toBe(0o664);
+  });
+
+  it.skipIf(!isRoot)("as root: the old file's owner, group and mode are kept", async () => {
+    host = await makeHostDir(worker.secret);
+    await writeFile(host.circuit, RESUMED);
+    await chown(host.circuit, PIPELINE_UID, SHARED_GID);
+    await chmod(host.circuit, 0o640);
+    const result = await pauseUnderUmask077();
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(await readFile(host.circuit, "utf8"))).toMatchObject({ paused: true, reason: EXPECTED_REASON });
+    const after = await stat(host.circuit);
+    expect({ uid: after.uid, gid: after.gid, mode: after.mode & 0o7777 }).toEqual({ uid: PIPELINE_UID, gid: SHARED_GID, mode: 0o640 });
+    expect(result.stderr).not.toContain("could not keep");
+  });
+
+  it.skipIf(!isRoot)("as its own user (not root): mode and the shared group kept, the lost owner said once", async () => {
+    host = await makeHostDir(worker.secret);
+    // The layout agent/install.sh makes: a setgid data directory owned by the shared group.
+    await chmod(host.root, 0o755);
+    const data = dirname(host.circuit);
+    await chown(data, PIPELINE_UID, SHARED_GID);
+    await chmod(data, 0o2775);
+    await chown(host.secretFile, AGENT_UID, SHARED_GID);
+    await writeFile(host.circuit, RESUMED);
+    await chown(host.circuit, PIPELINE_UID, SHARED_GID);
+    await chmod(host.circuit, 0o660);
+    const result = await pauseUnderUmask077({ uid: AGENT_UID, gid: SHARED_GID });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(await readFile(host.circuit, "utf8"))).toMatchObject({ paused: true, reason: EXPECTED_REASON });
+    const after = await stat(host.circuit);
+    expect({ uid: after.uid, gid: after.gid, mode: after.mode & 0o7777 }).toEqual({ uid: AGENT_UID, gid: SHARED_GID, mode: 0o660 });
+    const warnings = result.stderr.split("\n").filter((line) => line.includes("could not keep"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`owner uid ${PIPELINE_UID}`);
+    expect(warnings[0]).not.toContain("gid");
+    expect(await tempFiles(host)).toEqual([]);
+  });
+
+  it.skipIf(!isRoot)("as its own user, a group it is not in: the mode is kept, owner and group said lost", async () => {
+    host = await makeHostDir(worker.secret);
+    await chmod(host.root, 0o755);
+    const data = dirname(host.circuit);
+    await chown(data, AGENT_UID, SHARED_GID);
+    await chmod(data, 0o755);
+    await chown(host.secretFile, AGENT_UID, AGENT_UID);
+    await writeFile(host.circuit, RESUMED);
+    await chown(host.circuit, PIPELINE_UID, SHARED_GID);
+    await chmod(host.circuit, 0o644);
+    const result = await pauseUnderUmask077({ uid: AGENT_UID, gid: AGENT_UID });
+    expect(result.code, result.stderr).toBe(0);
+    const after = await stat(host.circuit);
+    expect({ uid: after.uid, gid: after.gid, mode: after.mode & 0o7777 }).toEqual({ uid: AGENT_UID, gid: AGENT_UID, mode: 0o644 });
+    expect(result.stderr).toContain(`could not keep the old one's owner uid ${PIPELINE_UID} and group gid ${SHARED_GID}`);
   });
 });
 
