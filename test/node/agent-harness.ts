@@ -204,16 +204,17 @@ export interface Running {
 export function start(
   command: string,
   args: string[],
-  options: { env: Record<string, string>; cwd?: string; uid?: number; gid?: number },
+  options: { env: Record<string, string>; cwd?: string; uid?: number; gid?: number; stdin?: string },
 ): Running {
   const startedAt = Date.now();
   const child = spawn(command, args, {
     env: options.env,
     cwd: options.cwd ?? REPO_ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     ...(options.uid !== undefined ? { uid: options.uid } : {}),
     ...(options.gid !== undefined ? { gid: options.gid } : {}),
   });
+  if (options.stdin !== undefined) child.stdin?.end(options.stdin);
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
