@@ -1,47 +1,69 @@
 // `npm run check-config [-- --config wrangler.toml --env NAME --json]`
 // Validates [vars.WITNESS_CONFIG] outside the Worker and prints, per host and in total,
-// the KV writes, reads and requests a day against the plan's quota and the worst-case
-// time to each page. Exits 1 when the configuration is invalid or cannot hold its quota.
+// the Worker and Durable Object requests, rows and KV operations a day against the plan,
+// the worst-case time to each page (alarm path and cron path), and on the paid plan the
+// monthly cost. Exits 1 when the configuration is invalid or does not fit the free plan.
 import { parseArgs } from "node:util";
 import { unstable_readConfig } from "wrangler";
-import { type Budget, computeBudget } from "../src/budget.ts";
+import { type Budget, computeBudget, type Resource } from "../src/budget.ts";
 import { type Config, ConfigError, parseConfig } from "../src/config.ts";
 
-function minutes(seconds: number): string {
+function duration(seconds: number): string {
   return seconds < 120 ? `${Math.round(seconds)} s` : `${(seconds / 60).toFixed(1)} min`;
+}
+
+function count(value: number): string {
+  return Math.round(value).toLocaleString("en-US");
 }
 
 function pad(cells: string[], widths: number[]): string {
   return cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  ");
 }
 
+const USAGE_COLUMNS: Array<[Resource, string]> = [
+  ["workerRequests", "worker req"],
+  ["doRequests", "DO req"],
+  ["rowsWritten", "rows written"],
+  ["rowsRead", "rows read"],
+  ["kvReads", "KV reads"],
+  ["kvWrites", "KV writes"],
+];
+
 export function formatBudget(config: Config, budget: Budget): string {
-  const header = ["host", "writes/day", "reads/day", "requests/day", "write every", "dark page ≤", "dark needs ≥", "stale page ≤", "change page ≤"];
-  const rows = budget.hosts.map((host) => [
+  const per = config.plan === "free" ? "a day" : "a day (included: a month / 30)";
+  const usageHeader = ["per day", ...USAGE_COLUMNS.map(([, label]) => label)];
+  const usageRows = [
+    ...budget.hosts.map((host) => [host.hostId, ...USAGE_COLUMNS.map(([resource]) => count(host.usage[resource]))]),
+    ["(monitor, cron)", ...USAGE_COLUMNS.map(([resource]) => count(budget.monitor[resource]))],
+    ["total", ...USAGE_COLUMNS.map(([resource]) => count(budget.total[resource]))],
+    [`${config.plan} plan`, ...USAGE_COLUMNS.map(([resource]) => count(budget.quota[resource]))],
+  ];
+  const boundsHeader = ["host", "dark page ≤", "… if alarms fail", "dark needs ≥", "stale page ≤", "change page ≤"];
+  const boundsRows = budget.hosts.map((host) => [
     host.hostId,
-    String(Math.round(host.writes)),
-    String(Math.round(host.reads)),
-    String(Math.round(host.requests)),
-    minutes(host.writeEverySeconds),
-    minutes(host.darkPageWithinSeconds),
-    minutes(host.darkMinimumSilenceSeconds),
-    minutes(host.stalePageWithinSeconds),
-    minutes(host.changePageWithinSeconds),
+    duration(host.darkPageWithinSeconds),
+    duration(host.darkPageWithinSecondsIfAlarmsFail),
+    duration(host.darkMinimumSilenceSeconds),
+    duration(host.stalePageWithinSeconds),
+    duration(host.changePageWithinSeconds),
   ]);
-  rows.push(["(cron)", String(Math.round(budget.cron.writes)), String(Math.round(budget.cron.reads)), String(Math.round(budget.cron.requests)), "", "", "", "", ""]);
-  rows.push(["total", String(Math.round(budget.total.writes)), String(Math.round(budget.total.reads)), String(Math.round(budget.total.requests)), "", "", "", "", ""]);
-  const quota = budget.quota;
-  rows.push([`${config.plan} quota`, String(Math.round(quota.writes)), String(Math.round(quota.reads)), String(Math.round(quota.requests)), "", "", "", "", ""]);
-  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => (row[i] ?? "").length)));
-  const lines = [pad(header, widths), ...rows.map((row) => pad(row, widths))];
-  lines.push(
+  const table = (header: string[], rows: string[][]) => {
+    const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => (row[i] ?? "").length)));
+    return [pad(header, widths), ...rows.map((row) => pad(row, widths))];
+  };
+  const lines = [
+    `usage ${per}:`,
+    ...table(usageHeader, usageRows),
+    `duration: ${budget.total.doGbSeconds.toFixed(1)} GB-s a day of the ${count(budget.quota.doGbSeconds)} allowed`,
     "",
-    `timing: refresh ${config.timing.refreshSeconds} s, KV lag ${config.timing.kvLagSeconds} s, confirm ${config.timing.confirmSeconds} s, ` +
-      `cron ${config.timing.cronPeriodSeconds} s, tick record ${config.timing.tickRecordSeconds} s; lists: 0 a day (hosts are declared, never listed)`,
-    "dark page ≤: from the host's last ping; dark needs ≥: the shortest silence that can page (darkAfter counts from the last",
-    "stored ping, up to a refresh older than the last ping: raise darkAfter to ride out longer gaps such as a reboot);",
-    "stale page ≤: from the heartbeat's last beat in session; change page ≤: from a status, circuit or file change on disk.",
-  );
+    ...table(boundsHeader, boundsRows),
+    "",
+    "dark page ≤: from the host's last accepted ping, with the monitor's alarm firing as documented; … if alarms fail:",
+    "the cron's once-a-minute safety net; dark needs ≥: the shortest silence that can page (darkAfter: every ping counts);",
+    "stale page ≤: from the heartbeat's last beat in session; change page ≤: from a status or file change on disk,",
+    "with its confirmations (timing.confirmPings). Hosts are declared, never listed: no KV list operations.",
+  ];
+  if (config.plan === "paid") lines.push("", `cost beyond the included usage: $${budget.monthlyCostUsd.toFixed(2)} a month (Workers Paid's $5 base not included)`);
   return lines.join("\n");
 }
 

@@ -51,3 +51,34 @@ export function localDay(timezone: string, nowMs: number, hhmm: string): { date:
 export function formatLocal(timezone: string, ms: number): string {
   return DateTime.fromMillis(ms, { zone: timezone }).toFormat("yyyy-LL-dd HH:mm ZZZZ");
 }
+
+/**
+ * The first session open or close after `nowMs` (Unix ms), within the next eight days;
+ * null without a calendar (always in session) or without a trading day that soon. The
+ * monitor wakes there, because the allowed heartbeat age changes there.
+ */
+export function nextSessionBoundary(calendar: Calendar | null, nowMs: number): number | null {
+  if (calendar === null) return null;
+  const today = DateTime.fromMillis(nowMs, { zone: calendar.timezone }).startOf("day");
+  const overnight = calendar.close <= calendar.open;
+  let next: number | null = null;
+  for (let offset = -1; offset <= 8; offset++) {
+    const day = today.plus({ days: offset });
+    if (!isTradingDay(calendar, day)) continue;
+    const open = atClock(day, calendar.open).toMillis();
+    const close = atClock(overnight ? day.plus({ days: 1 }) : day, calendar.close).toMillis();
+    for (const at of [open, close]) if (at > nowMs && (next === null || at < next)) next = at;
+    if (next !== null && open > nowMs) break;
+  }
+  return next;
+}
+
+/** The next moment after `nowMs` at which the local clock in `timezone` reads `hhmm`. */
+export function nextLocalTime(timezone: string, nowMs: number, hhmm: string): number {
+  const today = DateTime.fromMillis(nowMs, { zone: timezone }).startOf("day");
+  for (let offset = 0; offset <= 2; offset++) {
+    const at = atClock(today.plus({ days: offset }), hhmm).toMillis();
+    if (at > nowMs) return at;
+  }
+  return nowMs + 86_400_000;
+}

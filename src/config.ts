@@ -15,6 +15,26 @@ const clockTime = z
   .regex(/^([01]\d|2[0-3]):[0-5]\d$/, "use 24-hour HH:MM, e.g. \"09:30\"");
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "use YYYY-MM-DD, e.g. \"2026-12-25\"");
 const seconds = (min: number) => z.number().int().min(min);
+const confirmCount = z.number().int().min(1).max(10);
+/** TOML has no null: every setting documented "null = off" also takes false. */
+const orOff = <T extends z.ZodType>(schema: T) =>
+  z.union([schema, z.literal(false), z.null()]).transform((value): z.infer<T> | null => (value === false ? null : value));
+
+/**
+ * Settings of the first, KV-only judge that mean nothing to the monitor object. Named
+ * with the fix rather than refused as merely "unrecognized".
+ */
+const retired = (name: string) =>
+  z
+    .never({ error: `${name} is no longer used: the monitor object keeps every ping and judges at the deadline; remove it` })
+    .optional();
+const retiredTimingKeys = {
+  refreshSeconds: retired("timing.refreshSeconds"),
+  kvLagSeconds: retired("timing.kvLagSeconds"),
+  confirmSeconds: retired("timing.confirmSeconds (see timing.confirmPings)"),
+  tickRecordSeconds: retired("timing.tickRecordSeconds"),
+  settleSeconds: retired("timing.settleSeconds"),
+};
 
 function isTimeZone(zone: string): boolean {
   try {
@@ -41,18 +61,18 @@ export type Calendar = z.infer<typeof Calendar>;
 const HostSettings = z
   .object({
     /** How often the agent pings. */
-    intervalSeconds: seconds(10).default(60),
-    /** No accepted ping for this long means the host is dark. Derived when absent. */
+    intervalSeconds: seconds(10).default(30),
+    /** No accepted ping for this long means the host is dark. Default: two missed pings and 15 s. */
     darkAfterSeconds: seconds(1).optional(),
     /** Heartbeat age that pages during a session. */
     maxAgeInSessionSeconds: seconds(1).default(900),
     /** Heartbeat age that pages outside sessions; null turns stale checks off there. */
-    maxAgeOutOfSessionSeconds: seconds(1).nullable().default(null),
+    maxAgeOutOfSessionSeconds: orOff(seconds(1)).default(null),
     /** Trading sessions; absent means always in session. */
     calendar: Calendar.optional(),
     /** Host clock offset that pages. */
     skewSeconds: seconds(1).default(5),
-    /** Local time (calendar time zone, else the alerts time zone) of the daily reminder for a paused circuit. */
+    /** Local time, in alerts.timezone (the operator's), of the daily reminder for a paused circuit. */
     reminderAt: clockTime.default("09:00"),
     /** Whether the phone may queue a pause for this host (the agent must allow it too). */
     allowRemotePause: z.boolean().default(false),
@@ -70,26 +90,31 @@ export const RawConfig = z
         chatId: z.union([z.string().regex(/^-?\d+$|^@\w+$/, "a numeric chat id or @channelname"), z.number().int()]).transform(String),
         /** Chats whose commands the bot obeys; the alert chat is always allowed. */
         allowedChatIds: z.array(z.union([z.string(), z.number().int()]).transform(String)).default([]),
+        /**
+         * Telegram user ids that may pause trading. Empty: only from a private chat with
+         * the bot (in a group, anyone in it could otherwise pause).
+         */
+        allowedUserIds: z.array(z.union([z.string(), z.number().int()]).transform(String)).default([]),
         baseUrl: z.url().default("https://api.telegram.org"),
       })
       .strict(),
     timing: z
       .object({
-        /** How often the ping route refreshes a host's unchanged record in KV. Defaults by plan. */
-        refreshSeconds: seconds(30).optional(),
-        /** How stale a KV read may be; Cloudflare documents "up to 60 s or more". */
-        kvLagSeconds: seconds(0).default(60),
-        /** A time-based condition must hold this long before it pages (guards against one stale read). */
-        confirmSeconds: seconds(0).default(60),
+        ...retiredTimingKeys,
+        /** Consecutive pings that must show a condition before it pages (a trip pages at once). */
+        confirmPings: z
+          .object({
+            failing: confirmCount.default(2),
+            heartbeatUnreadable: confirmCount.default(2),
+            circuitUnreadable: confirmCount.default(2),
+            skewed: confirmCount.default(2),
+          })
+          .strict()
+          .default({ failing: 2, heartbeatUnreadable: 2, circuitUnreadable: 2, skewed: 2 }),
         /** Accepted distance between an agent's timestamp and the Worker's clock. */
         replayWindowSeconds: seconds(30).max(3600).default(300),
-        /** How often the cron records that it ran, when nothing else changed. Defaults by plan. */
-        tickRecordSeconds: seconds(60).optional(),
-        /**
-         * Before sending, the cron waits this long and reads KV again, so a stale read of
-         * its own state cannot repeat a page. Longer than KV's shortest edge cache (30 s).
-         */
-        settleSeconds: seconds(0).max(300).default(31),
+        /** How often the monitor republishes its snapshot to KV when nothing changed. Defaults by plan. */
+        publishSeconds: seconds(60).max(3600).optional(),
         /**
          * How often the cron runs. Deployed Workers tick every minute (wrangler.toml);
          * only local runs that drive ticks faster (npm start, the demo) change it.
@@ -97,7 +122,11 @@ export const RawConfig = z
         cronPeriodSeconds: seconds(1).max(3600).default(CRON_PERIOD_SECONDS),
       })
       .strict()
-      .default({ kvLagSeconds: 60, confirmSeconds: 60, replayWindowSeconds: 300, settleSeconds: 31, cronPeriodSeconds: CRON_PERIOD_SECONDS }),
+      .default({
+        confirmPings: { failing: 2, heartbeatUnreadable: 2, circuitUnreadable: 2, skewed: 2 },
+        replayWindowSeconds: 300,
+        cronPeriodSeconds: CRON_PERIOD_SECONDS,
+      }),
     alerts: z
       .object({
         /** Repeat an unacknowledged alert this often; 0 turns repeats off. */
@@ -105,7 +134,7 @@ export const RawConfig = z
         /** Time zone for the digest and for hosts without a calendar. */
         timezone: timeZone.default("UTC"),
         /** Local time of the daily "all quiet" digest; null turns it off. */
-        digestAt: clockTime.nullable().default("08:00"),
+        digestAt: orOff(clockTime).default("08:00"),
         /** Optional dead-man URL fetched every tick, so an outside service notices if the cron stops. */
         deadManUrl: z.url().optional(),
       })
@@ -131,14 +160,11 @@ export interface HostConfig {
 
 export interface Config {
   plan: "free" | "paid";
-  telegram: { chatId: string; allowedChatIds: string[]; baseUrl: string };
+  telegram: { chatId: string; allowedChatIds: string[]; allowedUserIds: string[]; baseUrl: string };
   timing: {
-    refreshSeconds: number;
-    kvLagSeconds: number;
-    confirmSeconds: number;
+    confirmPings: { failing: number; heartbeatUnreadable: number; circuitUnreadable: number; skewed: number };
     replayWindowSeconds: number;
-    tickRecordSeconds: number;
-    settleSeconds: number;
+    publishSeconds: number;
     cronPeriodSeconds: number;
   };
   alerts: { repeatMinutes: number; timezone: string; digestAt: string | null; deadManUrl: string | null };
@@ -151,27 +177,31 @@ export class ConfigError extends Error {
 }
 
 const PLAN_DEFAULTS = {
-  // Free plan: 1,000 KV writes a day for the whole account, so refresh rarely.
-  free: { refreshSeconds: 600, tickRecordSeconds: 600 },
-  paid: { refreshSeconds: 60, tickRecordSeconds: 60 },
+  // Free plan: 1,000 KV writes a day for the whole account, so the snapshot that readers
+  // see is republished every 5 minutes when nothing changed (a change publishes at once).
+  free: { publishSeconds: 300 },
+  paid: { publishSeconds: 60 },
 } as const;
 
-/**
- * The shortest darkAfter that cannot page a live host: the last write may be a whole
- * refresh old, the next ping an interval away, the cron's read a KV lag stale, and the
- * tick a cron period late.
- */
-export function minimumDarkAfterSeconds(intervalSeconds: number, timing: Config["timing"]): number {
-  return intervalSeconds + timing.refreshSeconds + timing.kvLagSeconds + timing.cronPeriodSeconds;
+/** Margin over one interval before a host counts as silent: a ping may be a little late. */
+export const DARK_MARGIN_SECONDS = 10;
+
+/** The shortest darkAfter witness accepts: one interval and a margin (one late ping must not page). */
+export function minimumDarkAfterSeconds(intervalSeconds: number): number {
+  return intervalSeconds + DARK_MARGIN_SECONDS;
+}
+
+/** The default darkAfter: two missed pings and 15 s (75 s at 30 s pings, 35 s at 10 s). */
+export function defaultDarkAfterSeconds(intervalSeconds: number): number {
+  return 2 * intervalSeconds + 15;
 }
 
 /**
- * The shortest heartbeat max age the mirror can judge truthfully: the ping route
- * rewrites a host's record before its heartbeat could look older than this (see
- * ping-policy.ts), but it needs one interval, one KV lag and one cron period of notice.
+ * The shortest heartbeat max age the mirror can judge truthfully: the stored heartbeat
+ * can be up to one interval (and a margin) older than the file on disk.
  */
-export function minimumMaxAgeSeconds(intervalSeconds: number, timing: Config["timing"]): number {
-  return intervalSeconds + timing.kvLagSeconds + timing.cronPeriodSeconds;
+export function minimumMaxAgeSeconds(intervalSeconds: number): number {
+  return intervalSeconds + DARK_MARGIN_SECONDS;
 }
 
 function formatIssue(issue: z.core.$ZodIssue, prefix: string): string {
@@ -198,12 +228,9 @@ export function parseConfig(raw: unknown): Config {
   const top = parseOrThrow(RawConfig, value, "WITNESS_CONFIG");
   const planDefaults = PLAN_DEFAULTS[top.plan];
   const timing: Config["timing"] = {
-    refreshSeconds: top.timing.refreshSeconds ?? planDefaults.refreshSeconds,
-    kvLagSeconds: top.timing.kvLagSeconds,
-    confirmSeconds: top.timing.confirmSeconds,
+    confirmPings: top.timing.confirmPings,
     replayWindowSeconds: top.timing.replayWindowSeconds,
-    tickRecordSeconds: top.timing.tickRecordSeconds ?? planDefaults.tickRecordSeconds,
-    settleSeconds: top.timing.settleSeconds,
+    publishSeconds: top.timing.publishSeconds ?? planDefaults.publishSeconds,
     cronPeriodSeconds: top.timing.cronPeriodSeconds,
   };
 
@@ -215,22 +242,22 @@ export function parseConfig(raw: unknown): Config {
       throw new ConfigError(`WITNESS_CONFIG.hosts.${index}.id: "${host.id}" is declared twice; host ids must be unique`);
     }
     seen.add(host.id);
-    const darkAfterSeconds = host.darkAfterSeconds ?? defaultDarkAfter(host.intervalSeconds, timing);
-    const minimumDark = minimumDarkAfterSeconds(host.intervalSeconds, timing);
+    const darkAfterSeconds = host.darkAfterSeconds ?? defaultDarkAfterSeconds(host.intervalSeconds);
+    const minimumDark = minimumDarkAfterSeconds(host.intervalSeconds);
     if (darkAfterSeconds < minimumDark) {
       throw new ConfigError(
-        `WITNESS_CONFIG.hosts.${index}.darkAfterSeconds: ${darkAfterSeconds} s would page a live host; ` +
-          `it must be at least interval + refresh + KV lag + cron period = ${minimumDark} s (raise it, or lower timing.refreshSeconds)`,
+        `WITNESS_CONFIG.hosts.${index}.darkAfterSeconds: ${darkAfterSeconds} s would page a live host whose ping is a little late; ` +
+          `it must be at least interval + ${DARK_MARGIN_SECONDS} s = ${minimumDark} s (the default is two missed pings and 15 s: ${defaultDarkAfterSeconds(host.intervalSeconds)} s)`,
       );
     }
-    const minimumAge = minimumMaxAgeSeconds(host.intervalSeconds, timing);
+    const minimumAge = minimumMaxAgeSeconds(host.intervalSeconds);
     for (const [field, value] of [
       ["maxAgeInSessionSeconds", host.maxAgeInSessionSeconds],
       ["maxAgeOutOfSessionSeconds", host.maxAgeOutOfSessionSeconds],
     ] as const) {
       if (value !== null && value < minimumAge) {
         throw new ConfigError(
-          `WITNESS_CONFIG.hosts.${index}.${field}: ${value} s is shorter than interval + KV lag + cron period = ${minimumAge} s, ` +
+          `WITNESS_CONFIG.hosts.${index}.${field}: ${value} s is shorter than interval + ${DARK_MARGIN_SECONDS} s = ${minimumAge} s, ` +
             `so a healthy heartbeat could look stale; raise it to at least ${minimumAge}`,
         );
       }
@@ -261,11 +288,6 @@ export function parseConfig(raw: unknown): Config {
     },
     hosts,
   };
-}
-
-/** The derived darkAfter: the minimum rounded up to whole minutes. */
-function defaultDarkAfter(intervalSeconds: number, timing: Config["timing"]): number {
-  return Math.ceil(minimumDarkAfterSeconds(intervalSeconds, timing) / 60) * 60;
 }
 
 function parseJsonConfig(text: string): unknown {

@@ -6,7 +6,7 @@ import type { Config, HostConfig } from "./config.ts";
 import { utcClock } from "./format.ts";
 import { escapeHtml } from "./messages.ts";
 import type { PingRecord } from "./records.ts";
-import type { FollowUps, OperatorState, StoredCommand } from "./store.ts";
+import type { FollowUps, OperatorState, StoredCommand } from "./monitor/state.ts";
 
 export interface FollowUpInput {
   host: HostConfig;
@@ -27,8 +27,9 @@ export interface FollowUpOutput {
 }
 
 /** How long a confirmed pause may take to show up in a ping before the chat hears it did not. */
-export function commandDeadlineMs(host: HostConfig, timing: Config["timing"]): number {
-  return (3 * host.intervalSeconds + timing.kvLagSeconds + timing.cronPeriodSeconds) * 1000;
+export function commandDeadlineMs(host: HostConfig): number {
+  // Three pings' worth: the agent applies a command on the ping after the one that carried it.
+  return (3 * host.intervalSeconds + 15) * 1000;
 }
 
 
@@ -40,8 +41,15 @@ export function reviewFollowUps(input: FollowUpInput): FollowUpOutput {
 
   const mutedUntil = operator?.mutedUntil ?? null;
   if (mutedUntil !== null && mutedUntil <= now && followUps.muteEndAnnounced !== mutedUntil) {
-    const open = input.openConditions.length === 0 ? "all clear" : `still open: ${escapeHtml(input.openConditions.join(", "))}`;
-    lines.push(`🔔 ${name} is no longer muted (${open}).`);
+    const before = operator?.mutedConditions ?? [];
+    const cleared = before.filter((kind) => !input.openConditions.includes(kind));
+    const opened = input.openConditions.filter((kind) => !before.includes(kind));
+    const parts = [
+      input.openConditions.length === 0 ? "all clear" : `open: ${escapeHtml(input.openConditions.join(", "))}`,
+      ...(cleared.length > 0 ? [`recovered while muted: ${escapeHtml(cleared.join(", "))}`] : []),
+      ...(opened.length > 0 && before.length > 0 ? [`new while muted: ${escapeHtml(opened.join(", "))}`] : []),
+    ];
+    lines.push(`🔔 ${name} is no longer muted (${parts.join("; ")}).`);
     followUps.muteEndAnnounced = mutedUntil;
   }
 
@@ -64,7 +72,7 @@ export function reviewFollowUps(input: FollowUpInput): FollowUpOutput {
           lines.push(`⚠️ ${name} failed to apply remote command ${id}${detail}. Trading was NOT paused.`);
       }
       followUps.commandReported = command.command.id;
-    } else if (followUps.commandTimedOut !== command.command.id && now - command.confirmedAt > commandDeadlineMs(host, input.timing)) {
+    } else if (followUps.commandTimedOut !== command.command.id && now - command.confirmedAt > commandDeadlineMs(host)) {
       // Said once; the command stays queued until it expires, so a late outcome is still reported.
       lines.push(
         `⚠️ ${name} has not applied remote pause ${id} ${Math.round((now - command.confirmedAt) / 60_000)} min after it was confirmed ` +

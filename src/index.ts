@@ -1,16 +1,17 @@
-// witness: the Worker. Routes take signed pings and answer health and status; the
-// cron judges every host once a minute and pages on Telegram.
+// witness: the Worker. The edge (routes.ts) authenticates and validates every ping and
+// Telegram update before the monitor object (monitor/object.ts) sees it; the monitor
+// judges, pages and publishes; the cron (scheduled.ts) watches the monitor.
 import { createApp } from "./routes.ts";
-import { runTick } from "./scheduled.ts";
+import { runCron } from "./scheduled.ts";
+
+export { Monitor } from "./monitor/object.ts";
 
 const app = createApp();
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),
   async scheduled(_controller, env) {
-    const summary = await runTick(env);
-    console.log(
-      `tick: ${summary.outcome}, ${summary.events.length} event(s), ${summary.delivered} delivered, ${summary.undelivered} queued, ${summary.wrote} KV write(s)`,
-    );
+    const summary = await runCron(env);
+    console.log(`cron: ${summary.outcome}${summary.detail ? `: ${summary.detail}` : ""}`);
   },
 } satisfies ExportedHandler<Env>;

@@ -1,6 +1,8 @@
-// The pure judge: a host's last ping record, its previous judgement, its configuration,
+// The pure judge: a host's last accepted ping, its previous judgement, its configuration,
 // the operator's acks and mutes, and `now` in; the new judgement and the alert events
-// out. No clock, KV or fetch in here, so every boundary is a table-driven test.
+// out. No clock, storage or fetch in here, so every boundary is a table-driven test.
+// The monitor object calls it on every ping (content observed) and whenever a deadline
+// it computed (see schedule.ts) comes due (only time passed).
 import { z } from "zod";
 import { localDay, sessionOpenedAt } from "./calendar.ts";
 import { formatSeconds } from "./format.ts";
@@ -19,8 +21,6 @@ export const CONDITIONS = [
 export const ConditionKind = z.enum(CONDITIONS);
 export type ConditionKind = z.infer<typeof ConditionKind>;
 
-/** Conditions that grow with time on an old record, so one stale KV read could fake them. */
-const NEEDS_CONFIRMATION: ReadonlySet<ConditionKind> = new Set(["dark", "stale", "skewed"]);
 /** Conditions judged from the mirror's contents: frozen while the host is dark. */
 const FROM_CONTENT: ReadonlySet<ConditionKind> = new Set(["stale", "failing", "heartbeat_unreadable", "circuit_unreadable", "tripped", "skewed"]);
 
@@ -30,6 +30,8 @@ export const ConditionState = z.object({
   detail: z.string(),
   /** When the alert went out (or was swallowed by a mute); null while still unconfirmed. */
   pagedAt: z.number().nullable(),
+  /** Consecutive pings that showed it: one observation can lie (a half-written file, a flapping status). */
+  seen: z.number().default(1),
   lastSentAt: z.number().nullable(),
   /** Local date of the last daily reminder (tripped circuits remind daily, not on repeat). */
   reminderDate: z.string().nullable(),
@@ -41,11 +43,6 @@ export type ConditionState = z.infer<typeof ConditionState>;
 export const HostJudgement = z.object({
   /** When the judge first knew this host: a host that never pings goes dark counting from here. */
   firstJudgedAt: z.number(),
-  /**
-   * receivedAt of the newest record that changed this judgement. A KV read older than
-   * this is a stale copy: it may not open, close or re-open anything.
-   */
-  evidenceAt: z.number().nullable(),
   conditions: z.partialRecord(ConditionKind, ConditionState),
 });
 export type HostJudgement = z.infer<typeof HostJudgement>;
@@ -74,16 +71,25 @@ export interface AlertEvent {
 export interface JudgeInput {
   host: HostConfig;
   config: Pick<Config, "timing" | "alerts">;
+  /** The host's last accepted ping (every accepted ping is stored, so this is the newest). */
   record: PingRecord | null;
   previous: HostJudgement | undefined;
   operator: OperatorView;
+  /** "ping": `record` arrived just now, so its contents count as one more observation. "time": only time passed. */
+  observed: "ping" | "time";
+  /**
+   * Since when the monitor could hear pings: a silence counts only from here. After the
+   * monitor was unreachable (a quota ran out) it restarts, so no host pages dark for
+   * the time nobody was listening.
+   */
+  listeningSince: number;
   now: number;
 }
 
 export interface JudgeOutput {
   judgement: HostJudgement;
   events: AlertEvent[];
-  /** Whether the judgement differs in a way worth a KV write (details that merely tick on do not count). */
+  /** Whether the judgement differs in a way worth a write (details that merely tick on do not count). */
   changed: boolean;
 }
 
@@ -99,40 +105,48 @@ interface Observation {
 }
 
 
+/**
+ * A host whose last ping is older than its interval and this margin may have stopped
+ * pinging: its heartbeat's age then says nothing about the pipeline (a silent host is
+ * DARK, never STALE), so stale is left as it was until a ping or darkAfter decides.
+ */
+export const PING_GRACE_SECONDS = 10;
+
+/** When the host's silence started counting: its last ping, or when listening (re)started. */
+export function silentSince(record: PingRecord | null, firstJudgedAt: number, listeningSince: number): number {
+  return Math.max(record?.receivedAt ?? firstJudgedAt, listeningSince);
+}
+
 /** What the record says right now, before confirmation, acks or mutes. */
 export function observe(
-  input: Omit<JudgeInput, "operator" | "previous"> & { evidenceAt: number | null; firstJudgedAt: number; skewedBefore?: boolean },
+  input: Pick<JudgeInput, "host" | "record" | "now" | "observed" | "listeningSince"> & { firstJudgedAt: number; skewedBefore?: boolean },
 ): Observation {
   const { host, record, now } = input;
   const present = new Map<ConditionKind, string>();
   const unknown = new Set<ConditionKind>();
-  // A record older than one already acted on is a stale KV copy: no news about contents.
-  const fresh = record !== null && (input.evidenceAt === null || record.receivedAt >= input.evidenceAt);
-  const lastSeenAt = Math.max(record?.receivedAt ?? -Infinity, input.evidenceAt ?? -Infinity);
 
-  const silentSince = Number.isFinite(lastSeenAt) ? lastSeenAt : input.firstJudgedAt;
-  const silentSeconds = (now - silentSince) / 1000;
+  const since = silentSince(record, input.firstJudgedAt, input.listeningSince);
+  const silentSeconds = (now - since) / 1000;
   if (silentSeconds > host.darkAfterSeconds) {
     present.set(
       "dark",
-      Number.isFinite(lastSeenAt)
+      record !== null
         ? `no ping for ${formatSeconds(silentSeconds)} (dark after ${formatSeconds(host.darkAfterSeconds)})`
         : `never pinged since the monitor started watching ${formatSeconds(silentSeconds)} ago`,
     );
     for (const kind of FROM_CONTENT) unknown.add(kind);
     return { present, unknown };
   }
-  if (!fresh || record === null) {
+  if (record === null) {
     for (const kind of FROM_CONTENT) unknown.add(kind);
     return { present, unknown };
   }
+  // Between pings only time passes: the contents were judged when the ping arrived.
+  // Staleness alone grows with time, so it is judged at any moment.
+  const contentObserved = input.observed === "ping";
+  const pingsMayHaveStopped = (now - record.receivedAt) / 1000 > host.intervalSeconds + PING_GRACE_SECONDS;
 
   const { heartbeat, circuit } = record;
-  // While pings arrive, the route rewrites the record at least every refresh interval and
-  // KV shows it within the lag. An older record means pings stopped: stale means "pings
-  // arrive but the heartbeat is old", so judging it now would page STALE before DARK.
-  const { timing } = input.config;
-  const pingsMayHaveStopped = silentSeconds > host.intervalSeconds + timing.refreshSeconds + timing.kvLagSeconds;
   if (heartbeat.state === "ok") {
     if (heartbeat.status !== "ok") {
       present.set("failing", `status "${heartbeat.status}"${heartbeat.extra ? ` ${heartbeat.extra}` : ""}`);
@@ -151,11 +165,11 @@ export function observe(
       const reason = circuit.reason ?? "(no reason given)";
       // A hostile or mistaken since (ms, not s) can overflow Date; show it raw rather than throw.
       const sinceDate = new Date((circuit.since ?? Number.NaN) * 1000);
-      const since =
+      const sinceText =
         circuit.since === undefined
           ? ""
           : ` since ${Number.isNaN(sinceDate.getTime()) ? `${circuit.since} (not a Unix time)` : sinceDate.toISOString().replace(".000Z", "Z")}`;
-      present.set("tripped", `circuit paused: ${reason}${since}`);
+      present.set("tripped", `circuit paused: ${reason}${sinceText}`);
     }
   } else if (circuit.state !== "missing") {
     // A missing circuit.json means green by definition; any other bad state means unknown.
@@ -169,6 +183,13 @@ export function observe(
     const limit =
       Math.abs(skew) > host.skewSeconds ? `limit ${host.skewSeconds} s` : `limit ${host.skewSeconds} s; counted until under ${skewClearSeconds(host.skewSeconds)} s`;
     present.set("skewed", `host clock ${skew > 0 ? "ahead" : "behind"} by ${Math.abs(skew).toFixed(1)} s (${limit})`);
+  }
+  if (!contentObserved) {
+    for (const kind of FROM_CONTENT) {
+      if (kind === "stale") continue;
+      present.delete(kind);
+      unknown.add(kind);
+    }
   }
   return { present, unknown };
 }
@@ -192,20 +213,38 @@ function staleDetail(host: HostConfig, record: PingRecord, now: number): string 
   return `heartbeat ${formatSeconds((now - beatAt) / 1000)} old (limit ${formatSeconds(maxAge)} ${where})`;
 }
 
+/** Conditions a ping shows that one observation can fake; the others page at once. */
+const CONFIRMED_BY_PINGS: ReadonlySet<ConditionKind> = new Set(["failing", "heartbeat_unreadable", "circuit_unreadable", "skewed"]);
+
+/** Consecutive pings that must show a condition before it pages (dark and stale are measured, not observed). */
+export function confirmationsNeeded(kind: ConditionKind, timing: Config["timing"]): number {
+  const counts = timing.confirmPings;
+  switch (kind) {
+    case "failing":
+      return counts.failing;
+    case "heartbeat_unreadable":
+      return counts.heartbeatUnreadable;
+    case "circuit_unreadable":
+      return counts.circuitUnreadable;
+    case "skewed":
+      return counts.skewed;
+    default:
+      return 1;
+  }
+}
+
 export function judgeHost(input: JudgeInput): JudgeOutput {
   const { host, record, now, operator } = input;
-  const previous: HostJudgement = input.previous ?? { firstJudgedAt: now, evidenceAt: null, conditions: {} };
+  const previous: HostJudgement = input.previous ?? { firstJudgedAt: now, conditions: {} };
   const observation = observe({
     ...input,
-    evidenceAt: previous.evidenceAt,
     firstJudgedAt: previous.firstJudgedAt,
     skewedBefore: previous.conditions.skewed !== undefined,
   });
-  const confirmMs = input.config.timing.confirmSeconds * 1000;
   const repeatMs = input.config.alerts.repeatMinutes * 60_000;
   const muted = operator.mutedUntil !== null && operator.mutedUntil > now;
-  const reminderZone = host.calendar?.timezone ?? input.config.alerts.timezone;
-  const today = localDay(reminderZone, now, host.reminderAt);
+  // The reminder wakes the operator, so it keeps the operator's clock, not the exchange's.
+  const today = localDay(input.config.alerts.timezone, now, host.reminderAt);
 
   const conditions: HostJudgement["conditions"] = {};
   const events: AlertEvent[] = [];
@@ -241,25 +280,27 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
       continue;
     }
 
+    const countsAsObservation = input.observed === "ping" && CONFIRMED_BY_PINGS.has(kind);
     const state: ConditionState = before
-      ? { ...before, detail }
+      ? { ...before, detail, seen: before.seen + (countsAsObservation && before.pagedAt === null ? 1 : 0) }
       : {
           openedAt: now,
           detail,
           pagedAt: null,
+          seen: 1,
           lastSentAt: null,
-          reminderDate: today.date,
+          // Tripped before today's reminder time: remind this morning; after it: tomorrow.
+          reminderDate: today.reached ? today.date : null,
           ...(kind === "dark" && record !== null
             ? { before: { bootId: record.agent.bootId, startedAt: record.agent.startedAt, lastSeenAt: record.receivedAt } }
             : {}),
         };
-    if (!before) changed = true;
+    if (!before || state.seen !== before.seen) changed = true;
     const id = incidentId(host.id, kind, state.openedAt);
     const event = (type: AlertEventType): AlertEvent => ({ hostId: host.id, kind, type, detail, incidentId: id, openedAt: state.openedAt });
 
     if (state.pagedAt === null) {
-      const confirmed = !NEEDS_CONFIRMATION.has(kind) || now - state.openedAt >= confirmMs;
-      if (confirmed) {
+      if (state.seen >= confirmationsNeeded(kind, input.config.timing)) {
         changed = true;
         state.pagedAt = now;
         state.lastSentAt = now;
@@ -284,16 +325,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
     conditions[kind] = state;
   }
 
-  // The newest record seen is evidence even when it changed nothing: otherwise an older
-  // copy read on a later tick (KV lag) could still open dark or stale against it. It is
-  // persisted with the next cron write; it needs no write of its own.
-  const freshRecordAt =
-    record !== null && (previous.evidenceAt === null || record.receivedAt > previous.evidenceAt) ? record.receivedAt : null;
-  const judgement: HostJudgement = {
-    firstJudgedAt: previous.firstJudgedAt,
-    evidenceAt: freshRecordAt ?? previous.evidenceAt,
-    conditions,
-  };
+  const judgement: HostJudgement = { firstJudgedAt: previous.firstJudgedAt, conditions };
   return { judgement, events, changed };
 }
 

@@ -91,10 +91,10 @@ export function renderConfigError(message: string): string {
   return `⚠️ <b>witness is misconfigured</b> and is not watching any host.\n${escapeHtml(message)}\nFix wrangler.toml ([vars.WITNESS_CONFIG]), run <code>npm run check-config</code>, then redeploy.`;
 }
 
-export function renderDegraded(error: string, since: number): string {
-  return `⚠️ <b>witness is degraded</b>: Workers KV is failing (${escapeHtml(error)}) since ${new Date(since).toISOString()}.\nHosts are not being judged; no "dark" pages will be sent for them until KV answers again.`;
-}
-
-export function renderDegradedOver(since: number, now: number): string {
-  return `✅ <b>witness</b>: Workers KV answers again after ${duration(now - since)}; judging resumed.`;
+export function renderDegraded(reason: string, since: number): string {
+  return (
+    `⚠️ <b>witness degraded</b> since ${new Date(since).toISOString().replace(/\.\d+Z$/, "Z")}: the monitor cannot be reached (${escapeHtml(reason)}). ` +
+    `Hosts are not being judged and their pings are refused with 503 until it answers again (a daily quota resets at 00:00 UTC). ` +
+    `No host will be paged dark for the time nobody could listen.`
+  );
 }

@@ -1,6 +1,8 @@
 // The wire contract between an agent and the Worker (ping protocol v1), and the
 // shapes of the two files the agent mirrors. Shared by the Worker and the Node agent,
-// so it must stay free of Worker-only and Node-only APIs.
+// so it must stay free of Worker-only and Node-only APIs. Within v1 both sides ignore
+// fields they do not know (zod's default strip), so an agent upgraded before the
+// Worker, or a Worker before the agent, keeps working.
 import { z } from "zod";
 
 export const PROTOCOL_VERSION = 1;
@@ -35,7 +37,6 @@ export const FileReport = z
     /** The OS error for unreadable files (for the operator, not for logic). */
     error: z.string().max(200).optional(),
   })
-  .strict()
   .refine((report) => report.state !== "ok" || report.text !== undefined, {
     message: "a file reported ok must carry its text",
     path: ["text"],
@@ -56,8 +57,12 @@ export const PingBody = z
         /** The kernel's boot id: a change means the host rebooted. */
         bootId: z.string().min(1).max(64),
         kind: z.enum(["node", "shell"]).optional(),
-      })
-      .strict(),
+        /**
+         * "service" for the long-running agent (and the shell agent's timer); "once" and
+         * "check" for a one-shot run beside it, which must never displace the service.
+         */
+        mode: z.enum(["service", "once", "check"]).optional(),
+      }),
     /**
      * The most recent period in which pushes failed, kept by the agent until a newer
      * one, so a recovery message can tell a network partition from a dead host even if
@@ -72,7 +77,6 @@ export const PingBody = z
         failures: z.number().int().positive(),
         lastError: z.string().max(200).optional(),
       })
-      .strict()
       .nullable(),
     /** Id of the remote command the agent applied (or refused) since its last accepted push. */
     commandResult: z
@@ -82,16 +86,13 @@ export const PingBody = z
         at: unixMs,
         detail: z.string().max(200).optional(),
       })
-      .strict()
       .optional(),
     files: z
       .object({
         heartbeat: FileReport,
         circuit: FileReport,
-      })
-      .strict(),
-  })
-  .strict();
+      }),
+  });
 export type PingBody = z.infer<typeof PingBody>;
 
 export const PauseCommand = z
@@ -102,8 +103,7 @@ export const PauseCommand = z
     requestedBy: z.string().max(100),
     /** Server clock, Unix ms: the agent ignores the command after this. */
     expiresAt: unixMs,
-  })
-  .strict();
+  });
 export type PauseCommand = z.infer<typeof PauseCommand>;
 
 export const PingAccepted = z.object({

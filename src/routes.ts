@@ -1,5 +1,8 @@
-// HTTP routes: the signed ping, health and status. Every bad input ends in a 4xx JSON
-// body that names what is wrong; a 500 means a bug in witness, never in the input.
+// The HTTP edge: the signed ping, health, status, history and the Telegram webhook.
+// Everything is authenticated and validated here, before the monitor object sees it, so
+// unauthenticated or malformed traffic costs no Durable Object request, row or KV
+// operation. Every bad input ends in a 4xx JSON body that names what is wrong; a 500
+// means a bug in witness, never in the input.
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
@@ -7,20 +10,14 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type Config, ConfigError, findHost } from "./config.ts";
 import { errorMessage } from "./format.ts";
 import { loadConfig } from "./load-config.ts";
-import { replayVerdict, writeReason } from "./ping-policy.ts";
-import {
-  MAX_BODY_BYTES,
-  PingBody,
-  type PauseCommand,
-  type PingAccepted,
-  SIGNATURE_HEADER,
-  TIMESTAMP_HEADER,
-} from "./protocol.ts";
-import { clockSkewSeconds, heartbeatAgeSeconds, recordFromPing } from "./records.ts";
+import { monitorStub, unreachableReason } from "./monitor/stub.ts";
+import { Snapshot } from "./monitor/state.ts";
+import { SNAPSHOT_KEY } from "./monitor/storage.ts";
+import { MAX_BODY_BYTES, PingBody, type PingAccepted, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./protocol.ts";
+import { clockSkewSeconds, heartbeatAgeSeconds } from "./records.ts";
 import { deriveHostSecret, timingSafeEqualHex, verifyPing } from "./signature.ts";
-import { Store, type StoredCommand } from "./store.ts";
 import { TelegramClient } from "./telegram.ts";
-import { handleUpdate, isAllowedChat, TelegramUpdate, WEBHOOK_SECRET_HEADER } from "./webhook.ts";
+import { isAllowedChat, TelegramUpdate, updateChatId, WEBHOOK_SECRET_HEADER } from "./webhook.ts";
 
 export interface RouteDeps {
   now: () => number;
@@ -39,28 +36,6 @@ export class RequestError extends HTTPException {
     this.field = field;
   }
 }
-
-/**
- * Signatures seen recently by this isolate. Free (no KV write) and partial: it stops a
- * replay that lands on the same isolate; the seq check against the stored record and
- * the timestamp window bound the rest.
- */
-const recentSignatures = new Map<string, number>();
-const RECENT_SIGNATURES_MAX = 2048;
-
-function rememberSignature(signature: string, now: number, windowMs: number): boolean {
-  const seenAt = recentSignatures.get(signature);
-  if (seenAt !== undefined && now - seenAt <= 2 * windowMs) return false;
-  if (recentSignatures.size >= RECENT_SIGNATURES_MAX) {
-    for (const [key, at] of recentSignatures) {
-      if (now - at > 2 * windowMs || recentSignatures.size >= RECENT_SIGNATURES_MAX) recentSignatures.delete(key);
-      if (recentSignatures.size < RECENT_SIGNATURES_MAX / 2) break;
-    }
-  }
-  recentSignatures.set(signature, now);
-  return true;
-}
-
 
 function zodFieldPath(path: readonly PropertyKey[]): string {
   return path.map(String).join(".");
@@ -105,50 +80,63 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
     (c) => handlePing(c, deps),
   );
 
+  // Read at the edge from the snapshot the monitor publishes: no Durable Object request.
   app.get("/v1/health", async (c) => {
     const config = c.get("config");
     const now = deps.now();
-    let lastTickAt: number | null = null;
+    let snapshot: Snapshot | null = null;
     try {
-      lastTickAt = (await new Store(c.env.WITNESS_KV).getCronState())?.lastTickAt ?? null;
+      const text = await c.env.WITNESS_KV.get(SNAPSHOT_KEY);
+      const parsed = text === null ? null : Snapshot.safeParse(JSON.parse(text));
+      snapshot = parsed?.success ? parsed.data : null;
     } catch (error) {
-      return c.json({ ok: false, error: `storage unavailable: ${errorMessage(error)}` }, 503);
+      return c.json({ ok: false, error: `KV unavailable: ${errorMessage(error)}` }, 503);
     }
-    // The cron records itself every tickRecordSeconds; allow two periods and a KV lag more.
-    const lateAfterMs = (config.timing.tickRecordSeconds + 2 * config.timing.cronPeriodSeconds + config.timing.kvLagSeconds) * 1000;
-    const late = lastTickAt === null || now - lastTickAt > lateAfterMs;
+    // The monitor republishes every publishSeconds; allow two cron periods and KV's lag more.
+    const lateAfterMs = (config.timing.publishSeconds + 2 * config.timing.cronPeriodSeconds + 60) * 1000;
+    const problems: string[] = [];
+    if (snapshot === null) problems.push("the monitor has not published yet (the cron has not run)");
+    else {
+      if (now - snapshot.publishedAt > lateAfterMs) problems.push(`the monitor last published ${Math.round((now - snapshot.publishedAt) / 1000)} s ago`);
+      if (snapshot.lastCronAt === null || now - snapshot.lastCronAt > lateAfterMs) problems.push("the cron has not run recently");
+      if (snapshot.telegram.permanentError !== null) problems.push(`pages cannot be delivered: ${snapshot.telegram.permanentError}`);
+    }
+    const ok = problems.length === 0;
     return c.json(
       {
-        ok: !late,
+        ok,
         now,
-        lastTickAt,
-        secondsSinceTick: lastTickAt === null ? null : Math.round((now - lastTickAt) / 1000),
-        late,
+        problems,
+        publishedAt: snapshot?.publishedAt ?? null,
+        lastCronAt: snapshot?.lastCronAt ?? null,
+        alarmAt: snapshot?.alarmAt ?? null,
+        telegram: snapshot?.telegram ?? null,
         lateAfterSeconds: lateAfterMs / 1000,
         hosts: config.hosts.length,
       },
-      late ? 503 : 200,
+      ok ? 200 : 503,
     );
   });
 
   app.get("/v1/status", async (c) => {
     const config = c.get("config");
     await requireStatusToken(c);
-    const store = new Store(c.env.WITNESS_KV);
-    const now = deps.now();
-    const ids = config.hosts.map((host) => host.id);
-    const [state, records] = await Promise.all([store.getCronState(), store.getPingRecords(ids)]);
+    const view = await callMonitor(() => monitorStub(c.env).view());
+    const now = view.now;
+    const byId = new Map(view.hosts.map((state) => [state.hostId, state]));
     return c.json({
       ok: true,
       now,
-      lastTickAt: state?.lastTickAt ?? null,
-      telegram: state?.telegram ?? null,
-      undelivered: state?.outbox.map(({ id, createdAt, attempts, lastError }) => ({ id, createdAt, attempts, lastError })) ?? [],
+      lastCronAt: view.meta.lastCronAt,
+      alarmAt: view.alarmAt,
+      telegram: view.meta.telegram,
+      undelivered: view.outbox.map(({ id, createdAt, attempts, lastError }) => ({ id, createdAt, attempts, lastError })),
       hosts: config.hosts.map((host) => {
-        const record = records.get(host.id) ?? null;
+        const state = byId.get(host.id);
+        const record = state?.record ?? null;
         return {
           id: host.id,
-          conditions: state?.hosts[host.id]?.conditions ?? {},
+          conditions: state?.judgement.conditions ?? {},
           lastPingAt: record?.receivedAt ?? null,
           secondsSincePing: record ? Math.round((now - record.receivedAt) / 1000) : null,
           heartbeatAgeSeconds: record ? heartbeatAgeSeconds(record, now) : null,
@@ -161,8 +149,21 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
     });
   });
 
+  // The history: pages, recoveries, acks, mutes, pauses, with who and when (30 days).
+  app.get("/v1/events", async (c) => {
+    const config = c.get("config");
+    await requireStatusToken(c);
+    const hostId = c.req.query("host");
+    if (hostId !== undefined && findHost(config, hostId) === undefined) throw new RequestError(404, `unknown host "${hostId.slice(0, 64)}"`, "host");
+    const sinceText = c.req.query("since");
+    const since = sinceText === undefined ? deps.now() - 86_400_000 : Number(sinceText);
+    if (!Number.isFinite(since)) throw new RequestError(400, "since: send Unix milliseconds", "since");
+    const events = await callMonitor(() => monitorStub(c.env).events(hostId === undefined ? { since } : { hostId, since }));
+    return c.json({ ok: true, events });
+  });
+
   // Telegram calls this with the secret registered by `npm run telegram:setup`; the
-  // header is checked before the body is read, and nothing is written for strangers.
+  // header is checked before the body is read, and strangers cost nothing.
   app.post(
     "/telegram/webhook",
     bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ ok: false, error: "update too large" }, 413) }),
@@ -183,13 +184,19 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
       if (!parsed.success) return c.json({ ok: true, ignored: "not an update witness understands" });
       const update = parsed.data;
       const config = c.get("config");
-      const chatId = update.message?.chat.id ?? update.callback_query?.message?.chat.id;
-      const store = new Store(c.env.WITNESS_KV);
-      const allowed = chatId !== undefined && isAllowedChat(config, chatId);
-      if (allowed && (await store.hasSeenTelegramUpdate(update.update_id))) return c.json({ ok: true, duplicate: true });
       const telegram = new TelegramClient(config.telegram.baseUrl, c.env.TELEGRAM_BOT_TOKEN);
-      await handleUpdate(update, { config, store, telegram, now: deps.now() });
-      if (allowed) await store.markTelegramUpdateSeen(update.update_id);
+      const chatId = updateChatId(update);
+      if (chatId === undefined || !isAllowedChat(config, chatId)) {
+        console.warn(`webhook: ignored an update from chat ${chatId ?? "?"}, which is not on the allowlist`);
+        // Stop the stranger's phone spinning; nothing else.
+        if (update.callback_query !== undefined) await telegram.call("answerCallbackQuery", { callback_query_id: update.callback_query.id, text: "Not allowed." });
+        return c.json({ ok: true });
+      }
+      const calls = await callMonitor(() => monitorStub(c.env).handleUpdate(update));
+      for (const call of calls) {
+        const result = await telegram.call(call.method, call.payload);
+        if (!result.ok) console.error(`webhook: ${call.method} failed: ${result.error}`);
+      }
       return c.json({ ok: true });
     },
   );
@@ -244,27 +251,30 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
   }
   const now = deps.now();
   const sentAt = Number(timestamp);
+
+  // The signature covers the raw bytes, checked before anything else is believed: a
+  // clock far off is then reported as the host's clock, not as a bad secret.
+  const rawBytes = new Uint8Array(await c.req.arrayBuffer());
+  const secret = await deriveHostSecret(c.env.WITNESS_MASTER_KEY, host.id);
+  if (!(await verifyPing(secret, timestamp, rawBytes, signature))) {
+    throw new RequestError(401, "bad signature: check the host secret (npm run host-secret -- <host>) and that the body is sent unchanged", SIGNATURE_HEADER);
+  }
   const windowMs = config.timing.replayWindowSeconds * 1000;
   if (Math.abs(sentAt - now) > windowMs) {
     const offset = Math.round((sentAt - now) / 1000);
     throw new RequestError(
       401,
-      `timestamp outside the ${config.timing.replayWindowSeconds} s window: the host clock is ${Math.abs(offset)} s ${offset > 0 ? "ahead of" : "behind"} the Worker's (fix NTP on the host)`,
+      `host clock is ${Math.abs(offset)} s ${offset > 0 ? "ahead of" : "behind"} the Worker's, outside the ${config.timing.replayWindowSeconds} s window: its pings are refused until it is fixed (enable NTP on the host)`,
       TIMESTAMP_HEADER,
     );
   }
 
-  // Decoded here rather than with req.text(), which warns on every body whose
-  // content-type is not text: the signature, not the header, says what the body is.
-  const rawBody = new TextDecoder().decode(await c.req.arrayBuffer());
-  const secret = await deriveHostSecret(c.env.WITNESS_MASTER_KEY, host.id);
-  if (!(await verifyPing(secret, timestamp, rawBody, signature))) {
-    throw new RequestError(401, "bad signature: check the host secret (npm run host-secret -- <host>) and that the body is sent unchanged", SIGNATURE_HEADER);
+  let rawBody: string;
+  try {
+    rawBody = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(rawBytes);
+  } catch {
+    throw new RequestError(400, "body is not UTF-8 text: send the ping as UTF-8 JSON");
   }
-  if (!rememberSignature(signature.toLowerCase(), now, windowMs)) {
-    throw new RequestError(401, "replayed ping: this exact signed request was already accepted", SIGNATURE_HEADER);
-  }
-
   let json: unknown;
   try {
     json = JSON.parse(rawBody);
@@ -278,45 +288,24 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
     throw new RequestError(400, `invalid ping body${field ? ` at ${field}` : ""}: ${issue?.message ?? "unexpected shape"}`, field || undefined);
   }
 
-  const fromPing = recordFromPing(host.id, parsed.data, sentAt, now);
-  const store = new Store(c.env.WITNESS_KV);
-  let stored;
-  let storedCommand: StoredCommand | null;
-  try {
-    [stored, storedCommand] = await Promise.all([store.getPingRecord(host.id), store.getCommand(host.id)]);
-  } catch (error) {
-    throw new RequestError(503, `witness storage unavailable, retry later (${errorMessage(error)})`);
+  const outcome = await callMonitor(() => monitorStub(c.env).acceptPing(host.id, parsed.data, sentAt));
+  if (outcome.status === 401) throw new RequestError(401, outcome.error);
+  if (outcome.status === 429) {
+    return c.json({ ok: false, error: outcome.error }, 429, { "retry-after": String(outcome.retryAfterSeconds) });
   }
-  // The agent reports a command's outcome in one ping only. Keep the last outcome in the
-  // record, so a cron a minute (and a KV lag) behind still sees it, and so the command
-  // is not handed out again once a later ping has replaced the one that answered it.
-  const record =
-    fromPing.commandResult === undefined && stored?.commandResult !== undefined ? { ...fromPing, commandResult: stored.commandResult } : fromPing;
-  const replay = replayVerdict(stored, record);
-  if (!replay.ok) throw new RequestError(401, replay.reason);
-
-  const reason = writeReason(stored, record, host, config.timing);
-  if (reason !== null) {
-    try {
-      await store.putPingRecord(record);
-    } catch (error) {
-      throw new RequestError(503, `witness could not store this ping, retry later (${errorMessage(error)})`);
-    }
-  }
-
-  const commands = pendingCommands(storedCommand, host.allowRemotePause, now, [record.commandResult?.id, stored?.commandResult?.id]);
-  const body: PingAccepted = { ok: true, serverTime: now, commands };
-  return c.json(body, 200, { "x-witness-write": reason ?? "none" });
+  const body: PingAccepted = { ok: true, serverTime: outcome.serverTime, commands: outcome.commands };
+  return c.json(body, 200);
 }
 
-/** The command the agent should apply: confirmed, allowed for the host, unexpired, not yet answered. */
-function pendingCommands(
-  stored: StoredCommand | null,
-  allowRemotePause: boolean,
-  now: number,
-  answeredIds: ReadonlyArray<string | undefined>,
-): PauseCommand[] {
-  if (stored === null || stored.confirmedAt === null || !allowRemotePause) return [];
-  if (stored.command.expiresAt <= now || answeredIds.includes(stored.command.id)) return [];
-  return [stored.command];
+/**
+ * Calls the monitor object. When it cannot be reached (a daily quota ran out, an
+ * overload) the caller gets a 503 naming why, never a 500, and nothing else is tried.
+ */
+async function callMonitor<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof RequestError) throw error;
+    throw new RequestError(503, `witness monitor unavailable, retry later: ${unreachableReason(error)}`);
+  }
 }

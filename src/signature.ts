@@ -5,7 +5,7 @@
 
 const encoder = new TextEncoder();
 
-async function hmacSha256Hex(key: string, message: string): Promise<string> {
+async function hmacSha256Hex(key: string, message: string | Uint8Array<ArrayBuffer>): Promise<string> {
   const cryptoKey = await crypto.subtle.importKey(
     "raw",
     encoder.encode(key),
@@ -13,7 +13,7 @@ async function hmacSha256Hex(key: string, message: string): Promise<string> {
     false,
     ["sign"],
   );
-  const mac = await crypto.subtle.sign("HMAC", cryptoKey, encoder.encode(message));
+  const mac = await crypto.subtle.sign("HMAC", cryptoKey, typeof message === "string" ? encoder.encode(message) : message);
   return toHex(new Uint8Array(mac));
 }
 
@@ -28,9 +28,14 @@ export function deriveHostSecret(masterKey: string, hostId: string): Promise<str
   return hmacSha256Hex(masterKey, `witness/host-secret/v1/${hostId}`);
 }
 
-/** Lowercase hex HMAC-SHA256 over `<timestamp>.<raw body>`. */
-export function signPing(secret: string, timestampMs: string, rawBody: string): Promise<string> {
-  return hmacSha256Hex(secret, `${timestampMs}.${rawBody}`);
+/** Lowercase hex HMAC-SHA256 over `<timestamp>.<raw body bytes>`. */
+export function signPing(secret: string, timestampMs: string, rawBody: string | Uint8Array<ArrayBuffer>): Promise<string> {
+  const body = typeof rawBody === "string" ? encoder.encode(rawBody) : rawBody;
+  const prefix = encoder.encode(`${timestampMs}.`);
+  const message = new Uint8Array(prefix.length + body.length);
+  message.set(prefix, 0);
+  message.set(body, prefix.length);
+  return hmacSha256Hex(secret, message);
 }
 
 /** Constant-time comparison of two hex strings (length is not secret: always 64). */
@@ -44,7 +49,7 @@ export function timingSafeEqualHex(a: string, b: string): boolean {
 export async function verifyPing(
   secret: string,
   timestampMs: string,
-  rawBody: string,
+  rawBody: string | Uint8Array<ArrayBuffer>,
   signature: string,
 ): Promise<boolean> {
   const expected = await signPing(secret, timestampMs, rawBody);

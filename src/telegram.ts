@@ -2,7 +2,6 @@
 // whether retrying can help: 429 and 5xx and timeouts can; 400/403 about the chat (not
 // found, bot blocked) cannot until the operator fixes something.
 import { z } from "zod";
-import type { OutboxMessage } from "./store.ts";
 
 /** Statuses worth retrying; everything else but 2xx is permanent. */
 export const RETRIABLE_STATUSES: readonly number[] = [429, 500, 502, 503, 504];
@@ -11,14 +10,14 @@ const REQUEST_TIMEOUT_MS = 10_000;
 
 export type CallResult<T = unknown> =
   | { ok: true; result: T }
-  | { ok: false; permanent: boolean; retryAfterMs: number | null; error: string };
+  | { ok: false; permanent: boolean; retryAfterMs: number | null; error: string; migrateToChatId?: string };
 
 const ApiResponse = z.object({
   ok: z.boolean(),
   result: z.unknown().optional(),
   description: z.string().optional(),
   error_code: z.number().optional(),
-  parameters: z.object({ retry_after: z.number().optional() }).optional(),
+  parameters: z.object({ retry_after: z.number().optional(), migrate_to_chat_id: z.number().optional() }).optional(),
 });
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
@@ -51,11 +50,13 @@ export class TelegramClient {
     if (response.ok && parsed.success && parsed.data.ok) return { ok: true, result: parsed.data.result };
     const description = parsed.success ? (parsed.data.description ?? "") : "unreadable response";
     const retryAfter = parsed.success ? parsed.data.parameters?.retry_after : undefined;
+    const migrateTo = parsed.success ? parsed.data.parameters?.migrate_to_chat_id : undefined;
     return {
       ok: false,
       permanent: !RETRIABLE_STATUSES.includes(response.status),
       retryAfterMs: retryAfter === undefined ? null : retryAfter * 1000,
       error: `${response.status} ${description}`.trim(),
+      ...(migrateTo === undefined ? {} : { migrateToChatId: String(migrateTo) }),
     };
   }
 
@@ -74,72 +75,20 @@ function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-export interface DeliveryOptions {
-  /** Longest a single retry may wait inside one tick (a longer retry_after waits for a later tick). */
-  maxWaitMs: number;
-  /** Calls this tick may make in all (Telegram calls count against the subrequest limit). */
-  maxCalls: number;
-  sleep: (ms: number) => Promise<void>;
+/** A 400/403/401 about the chat or the bot blocks every message; other 400s are the message's own fault. */
+export function isChatProblem(error: string): boolean {
+  return (
+    /^40[13]\b/.test(error) ||
+    /chat not found|bot was blocked|kicked|not enough rights|user is deactivated|unauthorized|topic_closed|TOPIC_CLOSED|have no rights|not a member/i.test(error)
+  );
 }
 
-export interface DeliveryReport {
-  /** Messages still undelivered, oldest first. */
-  remaining: OutboxMessage[];
-  delivered: OutboxMessage[];
-  /** The chat itself is unreachable (not found, bot blocked): set until a delivery succeeds. */
-  permanentError: string | null;
-}
-
-/** A 400/403 about the chat blocks every message; any other 400 is this message's own fault. */
-function isChatProblem(error: string): boolean {
-  return /^403\b/.test(error) || /chat not found|bot was blocked|kicked|not enough rights|user is deactivated|unauthorized/i.test(error) || /^401\b/.test(error);
-}
-
-/**
- * Sends queued messages in order, retrying within the tick where that can help, and
- * stops at the first one that cannot go now so later pages never overtake it.
- */
-export async function deliverOutbox(
-  outbox: readonly OutboxMessage[],
-  send: (message: OutboxMessage) => Promise<CallResult>,
-  options: DeliveryOptions,
-): Promise<DeliveryReport> {
-  const remaining = [...outbox];
-  const delivered: OutboxMessage[] = [];
-  let calls = 0;
-  let failuresInARow = 0;
-  let permanentError: string | null = null;
-
-  while (remaining.length > 0 && calls < options.maxCalls) {
-    const message = remaining[0];
-    if (message === undefined) break;
-    calls++;
-    const result = await send(message);
-    if (result.ok) {
-      delivered.push(remaining.shift() ?? message);
-      permanentError = null;
-      failuresInARow = 0;
-      continue;
-    }
-    const failed: OutboxMessage = { ...message, attempts: message.attempts + 1, lastError: result.error };
-    remaining[0] = failed;
-    if (result.permanent) {
-      if (isChatProblem(result.error)) {
-        // Nothing can reach this chat until the operator fixes it; keep every page for then.
-        console.error(`telegram: permanent delivery error, pages kept for later: ${result.error}`);
-        permanentError = result.error;
-        break;
-      }
-      console.error(`telegram: message ${message.id} rejected (${result.error}); dropping it so later pages are not blocked`);
-      remaining.shift();
-      continue;
-    }
-    failuresInARow++;
-    // Three tries a tick is enough to ride out a blip; a longer outage waits for later ticks.
-    if (failuresInARow >= 3) break;
-    const waitMs = result.retryAfterMs ?? 1000 * 2 ** (failuresInARow - 1);
-    if (waitMs > options.maxWaitMs) break;
-    await options.sleep(waitMs);
-  }
-  return { remaining, delivered, permanentError };
+/** The message as plain text: what is left to send when Telegram refuses its HTML. */
+export function plainText(html: string): string {
+  return html
+    .replace(/<[^>]+>/g, "")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&amp;/g, "&");
 }

@@ -1,15 +1,18 @@
-// The Telegram webhook: the operator answers from the phone. Only the configured chats
-// are obeyed; every update is validated and handled once. Writes go to the webhook's own
-// keys (op:<host>, cmd:<host>, tg-update:<id>), never to what the cron or pings own.
+// The Telegram webhook's logic, run inside the monitor object: the operator answers from
+// the phone. The edge has checked the secret header, the update's shape and the chat
+// allowlist; here each update is handled once, its state change is written by the
+// monitor (the single writer, so two acks a second apart both count), and the replies
+// come back as Telegram calls for the edge to make.
 import { z } from "zod";
 import { type Config, type HostConfig, findHost } from "./config.ts";
 import { commandDeadlineMs } from "./follow-ups.ts";
 import { CONDITIONS, incidentId } from "./judge.ts";
 import { formatSeconds, utcClock } from "./format.ts";
-import { escapeHtml } from "./messages.ts";
-import { clockSkewSeconds, heartbeatAgeSeconds, type PingRecord } from "./records.ts";
-import type { CronState, OperatorState, StoredCommand, Store } from "./store.ts";
-import type { TelegramClient } from "./telegram.ts";
+import { escapeHtml, splitLines } from "./messages.ts";
+import type { MonitorCore } from "./monitor/core.ts";
+import type { HistoryEvent, HostState, MonitorMeta, OutboxMessage, StoredCommand } from "./monitor/state.ts";
+import { pauseUnavailable } from "./plan.ts";
+import { clockSkewSeconds, heartbeatAgeSeconds } from "./records.ts";
 
 export const WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
 
@@ -35,15 +38,21 @@ export const TelegramUpdate = z.object({
 });
 export type TelegramUpdate = z.infer<typeof TelegramUpdate>;
 
+/** A Bot API call the edge makes after the monitor has recorded the update's effect. */
+export interface TelegramCall {
+  method: string;
+  payload: Record<string, unknown>;
+}
 
 const MAX_MUTE_MS = 7 * 86_400_000;
 const MAX_ACKED = 50;
 
 export interface WebhookContext {
   config: Config;
-  store: Store;
-  telegram: TelegramClient;
+  monitor: MonitorCore;
   now: number;
+  /** Calls to make once the update's effect is recorded. */
+  calls: TelegramCall[];
 }
 
 function who(user: z.infer<typeof User>): string {
@@ -66,29 +75,27 @@ export function isAllowedChat(config: Config, chatId: number): boolean {
   return id === config.telegram.chatId || config.telegram.allowedChatIds.includes(id);
 }
 
-/** Handles one validated update; the caller has checked the secret header and dedupe. */
-export async function handleUpdate(update: TelegramUpdate, context: WebhookContext): Promise<void> {
+/** The chat an update came from, for the edge's allowlist check. */
+export function updateChatId(update: TelegramUpdate): number | undefined {
+  return update.message?.chat.id ?? update.callback_query?.message?.chat.id;
+}
+
+/** Handles one validated update from an allowed chat, once; returns the calls to make. */
+export async function handleUpdate(update: TelegramUpdate, config: Config, monitor: MonitorCore, now: number): Promise<TelegramCall[]> {
+  if (!monitor.markUpdate(update.update_id)) return [];
+  const context: WebhookContext = { config, monitor, now, calls: [] };
   if (update.message?.text !== undefined) {
     const { chat, text, from } = update.message;
-    if (!isAllowedChat(context.config, chat.id)) {
-      console.warn(`webhook: ignored a message from chat ${chat.id}, which is not on the allowlist`);
-      return;
+    const replies = await runCommand(text, from ? who(from) : "someone", { chatId: chat.id, userId: from?.id ?? null }, context);
+    for (const reply of replies) {
+      context.calls.push({ method: "sendMessage", payload: { chat_id: chat.id, text: reply.text, parse_mode: "HTML", ...reply.extra } });
     }
-    const reply = await runCommand(text, from ? who(from) : "someone", context);
-    const result = await context.telegram.call("sendMessage", { chat_id: chat.id, text: reply.text, parse_mode: "HTML", ...reply.extra });
-    if (!result.ok) console.error(`webhook: reply failed: ${result.error}`);
-    return;
+    return context.calls;
   }
   const query = update.callback_query;
-  if (query !== undefined) {
-    const chatId = query.message?.chat.id;
-    if (chatId === undefined || !isAllowedChat(context.config, chatId)) {
-      console.warn(`webhook: ignored a button press from chat ${chatId ?? "?"}, which is not on the allowlist`);
-      await context.telegram.call("answerCallbackQuery", { callback_query_id: query.id, text: "Not allowed." });
-      return;
-    }
-    await runButton(query, chatId, context);
-  }
+  const chatId = query?.message?.chat.id;
+  if (query !== undefined && chatId !== undefined) await runButton(query, chatId, context);
+  return context.calls;
 }
 
 interface Reply {
@@ -106,7 +113,26 @@ const HELP = [
   "There is no remote resume: resuming is a human edit of circuit.json on the host.",
 ].join("\n");
 
-async function runCommand(text: string, by: string, context: WebhookContext): Promise<Reply> {
+interface Sender {
+  chatId: number;
+  userId: number | null;
+}
+
+/**
+ * Who may pause trading: the users listed in telegram.allowedUserIds, or, when none are
+ * listed, whoever talks to the bot in a private chat (in a group anyone could).
+ */
+function pauseRefusal(config: Config, sender: Sender, by: string): string | null {
+  const allowed = config.telegram.allowedUserIds;
+  if (allowed.length > 0) {
+    if (sender.userId !== null && allowed.includes(String(sender.userId))) return null;
+    return `Refused: ${escapeHtml(by)} (user id ${sender.userId ?? "?"}) may not pause trading; add the id to telegram.allowedUserIds in wrangler.toml to allow it.`;
+  }
+  if (sender.userId !== null && sender.chatId === sender.userId) return null;
+  return `Refused: pausing from a group needs telegram.allowedUserIds in wrangler.toml (${escapeHtml(by)} is user id ${sender.userId ?? "?"}); or send /pause in a private chat with the bot.`;
+}
+
+async function runCommand(text: string, by: string, sender: Sender, context: WebhookContext): Promise<Reply[]> {
   const [rawName = "", ...args] = text.trim().split(/\s+/);
   const name = rawName.replace(/@\w+$/, "").toLowerCase();
   const { config } = context;
@@ -122,79 +148,109 @@ async function runCommand(text: string, by: string, context: WebhookContext): Pr
   switch (name) {
     case "/start":
     case "/help":
-      return { text: HELP };
+      return [{ text: HELP }];
     case "/status":
-      if (hostArg !== undefined && host === undefined) return unknownHost("/status [host]");
-      return { text: await statusText(context, host) };
+      if (hostArg !== undefined && host === undefined) return [unknownHost("/status [host]")];
+      return statusTexts(context, host).map((text) => ({ text }));
     case "/ack": {
-      if (!host) return unknownHost("/ack <host>");
+      if (!host) return [unknownHost("/ack <host>")];
       const kinds = await acknowledge(host, by, context);
-      return {
-        text:
-          kinds.length === 0
-            ? `Nothing to acknowledge on <b>${escapeHtml(host.id)}</b>.`
-            : `✔️ Acknowledged ${kinds.join(", ")} on <b>${escapeHtml(host.id)}</b> (${escapeHtml(by)}): repeats stop; the recovery will still be sent.`,
-      };
+      return [
+        {
+          text:
+            kinds.length === 0
+              ? `Nothing to acknowledge on <b>${escapeHtml(host.id)}</b>.`
+              : `✔️ Acknowledged ${kinds.join(", ")} on <b>${escapeHtml(host.id)}</b> (${escapeHtml(by)}): repeats stop; the recovery will still be sent.`,
+        },
+      ];
     }
     case "/mute": {
-      if (!host) return unknownHost("/mute <host> <duration, e.g. 1h>");
+      if (!host) return [unknownHost("/mute <host> <duration, e.g. 1h>")];
       const durationMs = parseDuration(args[1] ?? "");
-      if (durationMs === null || durationMs > MAX_MUTE_MS) return { text: "usage: /mute &lt;host&gt; &lt;duration&gt;, e.g. 30m, 2h, 1d (at most 7d)" };
-      return { text: await mute(host, durationMs, by, context) };
+      if (durationMs === null || durationMs > MAX_MUTE_MS) return [{ text: "usage: /mute &lt;host&gt; &lt;duration&gt;, e.g. 30m, 2h, 1d (at most 7d)" }];
+      return [{ text: await mute(host, durationMs, by, context) }];
     }
     case "/unmute":
-      if (!host) return unknownHost("/unmute <host>");
-      return { text: await unmute(host, context) };
+      if (!host) return [unknownHost("/unmute <host>")];
+      return [{ text: await unmute(host, by, context) }];
     case "/pause": {
-      if (!host) return unknownHost("/pause <host> <reason>");
+      if (!host) return [unknownHost("/pause <host> <reason>")];
       const reason = args.slice(1).join(" ").slice(0, 150);
-      if (reason === "") return { text: "usage: /pause &lt;host&gt; &lt;reason&gt;, e.g. /pause trader-1 broker API down" };
-      return askPause(host, reason, by, context);
+      if (reason === "") return [{ text: "usage: /pause &lt;host&gt; &lt;reason&gt;, e.g. /pause trader-1 broker API down" }];
+      const refusal = pauseRefusal(config, sender, by);
+      if (refusal !== null) {
+        await context.monitor.saveOperatorChange(context.monitor.hostState(host.id), [history(context, host.id, "pause_refused", by, `not an allowed user`)]);
+        return [{ text: refusal }];
+      }
+      return [await askPause(host, reason, by, context)];
     }
     default:
-      return { text: `unknown command ${escapeHtml(name.slice(0, 32))}; /help lists what I answer` };
+      return [{ text: `unknown command ${escapeHtml(name.slice(0, 32))}; /help lists what I answer` }];
   }
 }
 
-async function operatorState(host: HostConfig, context: WebhookContext): Promise<OperatorState> {
-  return (await context.store.getOperatorState(host.id)) ?? { acked: [], mutedUntil: null };
+function history(context: WebhookContext, hostId: string, type: string, by: string, detail: string): HistoryEvent {
+  return { at: context.now, hostId, type, kind: null, detail, by };
 }
 
 /** Acknowledges the host's paged, open incidents; returns their kinds (none: nothing was open). */
 async function acknowledge(host: HostConfig, by: string, context: WebhookContext): Promise<string[]> {
-  const state = await context.store.getCronState();
-  const open = Object.entries(state?.hosts[host.id]?.conditions ?? {}).filter(([, condition]) => condition.pagedAt !== null);
+  const state = context.monitor.hostState(host.id);
+  const open = Object.entries(state.judgement.conditions).filter(([, condition]) => condition.pagedAt !== null);
   if (open.length === 0) return [];
-  const operator = await operatorState(host, context);
   const ids = open.map(([kind, condition]) => incidentId(host.id, kind as (typeof CONDITIONS)[number], condition.openedAt));
-  const fresh = ids.filter((id) => !operator.acked.some((ack) => ack.incidentId === id));
-  // A second tap (or /ack after the button) costs no KV write.
+  const fresh = ids.filter((id) => !state.operator.acked.some((ack) => ack.incidentId === id));
+  // A second tap (or /ack after the button) writes nothing.
   if (fresh.length > 0) {
-    const acked = [...operator.acked, ...fresh.map((id) => ({ incidentId: id, by, at: context.now }))].slice(-MAX_ACKED);
-    await context.store.putOperatorState(host.id, { ...operator, acked });
+    const acked = [...state.operator.acked, ...fresh.map((id) => ({ incidentId: id, by, at: context.now }))].slice(-MAX_ACKED);
+    await context.monitor.saveOperatorChange({ ...state, operator: { ...state.operator, acked } }, [
+      history(context, host.id, "ack", by, open.map(([kind]) => kind).join(", ")),
+    ]);
   }
   return open.map(([kind]) => kind);
 }
 
 async function mute(host: HostConfig, durationMs: number, by: string, context: WebhookContext): Promise<string> {
-  const operator = await operatorState(host, context);
+  const state = context.monitor.hostState(host.id);
   const mutedUntil = context.now + durationMs;
-  await context.store.putOperatorState(host.id, { ...operator, mutedUntil, mutedBy: by });
+  const mutedConditions = Object.keys(state.judgement.conditions);
+  await context.monitor.saveOperatorChange({ ...state, operator: { ...state.operator, mutedUntil, mutedBy: by, mutedConditions } }, [
+    history(context, host.id, "mute", by, `until ${utcClock(mutedUntil)}`),
+  ]);
   return `🔕 <b>${escapeHtml(host.id)}</b> muted until ${utcClock(mutedUntil)} by ${escapeHtml(by)}. The end of the mute will be announced.`;
 }
 
-async function unmute(host: HostConfig, context: WebhookContext): Promise<string> {
-  const operator = await operatorState(host, context);
-  if (operator.mutedUntil === null || operator.mutedUntil <= context.now) return `<b>${escapeHtml(host.id)}</b> is not muted.`;
-  // Ending the mute now lets the cron announce it, like an expiry.
-  await context.store.putOperatorState(host.id, { ...operator, mutedUntil: context.now });
+async function unmute(host: HostConfig, by: string, context: WebhookContext): Promise<string> {
+  const state = context.monitor.hostState(host.id);
+  const mutedUntil = state.operator.mutedUntil;
+  if (mutedUntil === null || mutedUntil <= context.now) return `<b>${escapeHtml(host.id)}</b> is not muted.`;
+  // Ending the mute now lets the monitor announce it, like an expiry.
+  await context.monitor.saveOperatorChange({ ...state, operator: { ...state.operator, mutedUntil: context.now } }, [history(context, host.id, "unmute", by, "")]);
   return `🔔 <b>${escapeHtml(host.id)}</b> unmuted.`;
 }
 
+/** A confirmed pause not yet answered and not expired: it must stay queued. */
+function confirmedPending(stored: StoredCommand | null, state: HostState, now: number): StoredCommand | null {
+  if (stored === null || stored.confirmedAt === null || stored.command.expiresAt <= now) return null;
+  if (state.record?.commandResult?.id === stored.command.id) return null;
+  return stored;
+}
+
 async function askPause(host: HostConfig, reason: string, by: string, context: WebhookContext): Promise<Reply> {
-  if (!host.allowRemotePause) {
+  const state = context.monitor.hostState(host.id);
+  const unavailable = pauseUnavailable(host, state);
+  if (unavailable !== null) {
     return {
-      text: `Remote pause is off for <b>${escapeHtml(host.id)}</b>: set allowRemotePause = true for it in wrangler.toml, redeploy, and run its agent with --allow-remote-pause.`,
+      text: host.allowRemotePause
+        ? `Remote pause cannot work for <b>${escapeHtml(host.id)}</b>: ${escapeHtml(unavailable)}. Run the Node agent with --allow-remote-pause there.`
+        : `Remote pause is off for <b>${escapeHtml(host.id)}</b>: set allowRemotePause = true for it in wrangler.toml, redeploy, and run its agent with --allow-remote-pause.`,
+    };
+  }
+  const pending = confirmedPending(state.command, state, context.now);
+  if (pending !== null) {
+    // A second request must not replace (and so cancel) a pause already on its way.
+    return {
+      text: `⏸️ A pause for <b>${escapeHtml(host.id)}</b> is already queued (command ${escapeHtml(pending.command.id)}, by ${escapeHtml(pending.command.requestedBy)}); it stays queued until the host applies it or it expires at ${utcClock(pending.command.expiresAt)}.`,
     };
   }
   const id = crypto.randomUUID().slice(0, 8);
@@ -208,7 +264,7 @@ async function askPause(host: HostConfig, reason: string, by: string, context: W
     requestedAt: context.now,
     confirmedAt: null,
   };
-  await context.store.putCommand(host.id, stored);
+  await context.monitor.saveOperatorChange({ ...state, command: stored }, [history(context, host.id, "pause_requested", by, reason)]);
   return {
     text: `⏸️ Pause trading on <b>${escapeHtml(host.id)}</b>?\nReason: ${escapeHtml(reason)}\nThe agent writes circuit.json paused; resuming stays a human edit on the host.`,
     extra: {
@@ -230,88 +286,109 @@ async function runButton(
   context: WebhookContext,
 ): Promise<void> {
   const [action = "", hostPart = "", commandId = ""] = (query.data ?? "").split("|");
-  const hostId = hostPart === "" && commandId !== "" ? await hostOfCommand(commandId, context) : hostPart;
+  const hostId = hostPart === "" && commandId !== "" ? hostOfCommand(commandId, context) : hostPart;
   const host = findHost(context.config, hostId);
   const by = who(query.from);
-  const answer = (text: string) => context.telegram.call("answerCallbackQuery", { callback_query_id: query.id, text });
+  const sender: Sender = { chatId, userId: query.from.id };
+  const answer = (text: string) => {
+    context.calls.push({ method: "answerCallbackQuery", payload: { callback_query_id: query.id, text } });
+  };
   if (host === undefined) {
     const gone = action === "pausec" || action === "pausex";
-    await answer(action === "noop" ? "" : gone ? "This pause request expired; send /pause again." : "Unknown host.");
+    answer(action === "noop" ? "" : gone ? "This pause request expired; send /pause again." : "Unknown host.");
     return;
   }
   const messageId = query.message?.message_id;
-  const replaceHostRow = async (label: string) => {
+  const replaceHostRow = (label: string) => {
     const rows = query.message?.reply_markup?.inline_keyboard ?? [];
     const keyboard = rows.map((row) =>
       row.some((button) => button.callback_data?.endsWith(`|${host.id}`)) ? [{ text: label, callback_data: `noop|${host.id}` }] : row,
     );
-    await context.telegram.call("editMessageReplyMarkup", { chat_id: chatId, message_id: messageId, reply_markup: { inline_keyboard: keyboard } });
+    context.calls.push({ method: "editMessageReplyMarkup", payload: { chat_id: chatId, message_id: messageId, reply_markup: { inline_keyboard: keyboard } } });
   };
-  const editText = (html: string) =>
-    context.telegram.call("editMessageText", { chat_id: chatId, message_id: messageId, text: html, parse_mode: "HTML" });
+  const editText = (html: string) => {
+    context.calls.push({ method: "editMessageText", payload: { chat_id: chatId, message_id: messageId, text: html, parse_mode: "HTML" } });
+  };
 
   switch (action) {
     case "ack": {
       // The page may be older than its incident's recovery: say so rather than "acked".
       if ((await acknowledge(host, by, context)).length === 0) {
-        await answer(`Nothing to acknowledge on ${host.id}.`);
+        answer(`Nothing to acknowledge on ${host.id}.`);
         return;
       }
-      await answer(`Acknowledged ${host.id}`);
-      await replaceHostRow(`✔️ ${host.id} acked by ${by} at ${utcClock(context.now)}`);
+      answer(`Acknowledged ${host.id}`);
+      replaceHostRow(`✔️ ${host.id} acked by ${by} at ${utcClock(context.now)}`);
       return;
     }
     case "mute": {
       await mute(host, 3_600_000, by, context);
-      await answer(`${host.id} muted for 1 h`);
-      await replaceHostRow(`🔕 ${host.id} muted by ${by} until ${utcClock(context.now + 3_600_000)}`);
+      answer(`${host.id} muted for 1 h`);
+      replaceHostRow(`🔕 ${host.id} muted by ${by} until ${utcClock(context.now + 3_600_000)}`);
       return;
     }
     case "pause": {
-      await answer("Confirm below");
+      const refusal = pauseRefusal(context.config, sender, by);
+      if (refusal !== null) {
+        answer("Not allowed to pause");
+        context.calls.push({ method: "sendMessage", payload: { chat_id: chatId, text: refusal, parse_mode: "HTML" } });
+        return;
+      }
+      answer("Confirm below");
       const reply = await askPause(host, `from the phone by ${by}`, by, context);
-      await context.telegram.call("sendMessage", { chat_id: chatId, text: reply.text, parse_mode: "HTML", ...reply.extra });
+      context.calls.push({ method: "sendMessage", payload: { chat_id: chatId, text: reply.text, parse_mode: "HTML", ...reply.extra } });
       return;
     }
     case "pausec": {
-      const stored = await context.store.getCommand(host.id);
+      const refusal = pauseRefusal(context.config, sender, by);
+      if (refusal !== null) {
+        answer("Not allowed to pause");
+        return;
+      }
+      const state = context.monitor.hostState(host.id);
+      const stored = state.command;
       if (stored === null || stored.command.id !== commandId || stored.command.expiresAt <= context.now) {
-        await answer("This pause request expired; send /pause again.");
-        await editText(`⏸️ Pause request for <b>${escapeHtml(host.id)}</b> expired.`);
+        answer("This pause request expired; send /pause again.");
+        editText(`⏸️ Pause request for <b>${escapeHtml(host.id)}</b> expired.`);
         return;
       }
       if (stored.confirmedAt === null) {
-        // Long enough for the agent to pick it up, and for the cron to say if it did not.
-        const expiresAt = context.now + Math.max(15 * 60_000, 2 * commandDeadlineMs(host, context.config.timing));
-        await context.store.putCommand(host.id, { ...stored, confirmedAt: context.now, command: { ...stored.command, expiresAt } });
+        // Long enough for the agent to pick it up, and for the monitor to say if it did not.
+        const expiresAt = context.now + Math.max(15 * 60_000, 2 * commandDeadlineMs(host));
+        await context.monitor.saveOperatorChange({ ...state, command: { ...stored, confirmedAt: context.now, command: { ...stored.command, expiresAt } } }, [
+          history(context, host.id, "pause_confirmed", by, `command ${commandId}`),
+        ]);
       }
-      await answer("Pause queued");
-      await editText(
+      answer("Pause queued");
+      editText(
         `⏸️ Pause for <b>${escapeHtml(host.id)}</b> queued by ${escapeHtml(by)} at ${utcClock(context.now)} (command ${escapeHtml(commandId)}); waiting for the host to apply it.`,
       );
       return;
     }
     case "pausex": {
-      const stored = await context.store.getCommand(host.id);
+      const state = context.monitor.hostState(host.id);
+      const stored = state.command;
       if (stored !== null && stored.command.id === commandId && stored.confirmedAt !== null) {
         // The agent may already have it: "cancelled" could be a lie about a kill switch.
-        await answer("Already confirmed: the pause stays queued. Resuming is a human edit on the host.");
+        answer("Already confirmed: the pause stays queued. Resuming is a human edit on the host.");
         return;
       }
-      if (stored !== null && stored.command.id === commandId) await context.store.deleteCommand(host.id);
-      await answer("Cancelled");
-      await editText(`Pause for <b>${escapeHtml(host.id)}</b> cancelled by ${escapeHtml(by)}.`);
+      // Only the request this button belongs to: a newer one stays.
+      if (stored !== null && stored.command.id === commandId) {
+        await context.monitor.saveOperatorChange({ ...state, command: null }, [history(context, host.id, "pause_cancelled", by, `command ${commandId}`)]);
+      }
+      answer("Cancelled");
+      editText(`Pause for <b>${escapeHtml(host.id)}</b> cancelled by ${escapeHtml(by)}.`);
       return;
     }
     default:
-      await answer("");
+      answer("");
   }
 }
 
-/** The host whose stored command has this id ("" if none): one bulk read. */
-async function hostOfCommand(commandId: string, context: WebhookContext): Promise<string> {
-  const commands = await context.store.getCommands(context.config.hosts.map((host) => host.id));
-  for (const [hostId, stored] of commands) if (stored?.command.id === commandId) return hostId;
+/** The host whose queued command has this id ("" if none). */
+function hostOfCommand(commandId: string, context: WebhookContext): string {
+  for (const [hostId, state] of context.monitor.allHosts()) if (state.command?.command.id === commandId) return hostId;
   return "";
 }
 
@@ -319,28 +396,27 @@ function age(seconds: number | null): string {
   return seconds === null ? "?" : formatSeconds(seconds);
 }
 
-async function statusText(context: WebhookContext, only: HostConfig | undefined): Promise<string> {
+function statusTexts(context: WebhookContext, only: HostConfig | undefined): string[] {
   const hosts = only ? [only] : context.config.hosts;
-  const ids = hosts.map((host) => host.id);
-  const [state, records, operators] = await Promise.all([
-    context.store.getCronState(),
-    context.store.getPingRecords(ids),
-    context.store.getOperatorStates(ids),
-  ]);
-  return renderStatus(hosts, state, records, operators, context.now);
+  return renderStatus(hosts, context.monitor.allHosts(), context.monitor.monitorMeta(), context.monitor.outbox(), context.now);
 }
 
-/** /status as the phone shows it: a few short lines per host. */
+/** /status as the phone shows it: a few short lines per host, split at Telegram's limit. */
 export function renderStatus(
   hosts: readonly HostConfig[],
-  state: CronState | null,
-  records: ReadonlyMap<string, PingRecord | null>,
-  operators: ReadonlyMap<string, OperatorState | null>,
+  states: ReadonlyMap<string, HostState>,
+  meta: MonitorMeta,
+  outbox: readonly OutboxMessage[],
   now: number,
-): string {
+): string[] {
   const blocks = hosts.map((host) => {
-    const record = records.get(host.id) ?? null;
-    const conditions = Object.keys(state?.hosts[host.id]?.conditions ?? {});
+    const state = states.get(host.id);
+    const record = state?.record ?? null;
+    const conditions = Object.keys(state?.judgement.conditions ?? {});
+    if (record === null && conditions.length === 0) {
+      const since = Math.max(state?.judgement.firstJudgedAt ?? meta.createdAt, meta.listeningSince);
+      return `⏳ <b>${escapeHtml(host.id)}</b>: waiting for its first ping; pages DARK at ${utcClock(since + host.darkAfterSeconds * 1000)} if none arrives`;
+    }
     const lines = [`${conditions.length === 0 ? "🟢" : "🔴"} <b>${escapeHtml(host.id)}</b>: ${conditions.length === 0 ? "ok" : escapeHtml(conditions.join(", "))}`];
     if (record === null) {
       lines.push("  never pinged");
@@ -356,13 +432,14 @@ export function renderStatus(
           : circuit.state === "missing"
             ? "missing (green)"
             : escapeHtml(circuit.state);
-      lines.push(`  last stored ping ${age((now - record.receivedAt) / 1000)} ago; heartbeat ${beat}`);
+      lines.push(`  last ping ${age((now - record.receivedAt) / 1000)} ago; heartbeat ${beat}`);
       lines.push(`  circuit ${breaker}; clock skew ${clockSkewSeconds(record).toFixed(1)} s`);
     }
-    const operator = operators.get(host.id) ?? null;
-    if (operator?.mutedUntil && operator.mutedUntil > now) lines.push(`  muted until ${utcClock(operator.mutedUntil)}`);
+    const mutedUntil = state?.operator.mutedUntil ?? null;
+    if (mutedUntil !== null && mutedUntil > now) lines.push(`  muted until ${utcClock(mutedUntil)}`);
     return lines.join("\n");
   });
-  const tick = state ? `cron last recorded ${age((now - state.lastTickAt) / 1000)} ago` : "cron has not run yet";
-  return [...blocks, tick].join("\n");
+  const cron = meta.lastCronAt === null ? "cron has not run yet" : `cron last ran ${age((now - meta.lastCronAt) / 1000)} ago`;
+  const delivery = meta.telegram.permanentError !== null ? `; ⚠️ pages cannot be delivered: ${escapeHtml(meta.telegram.permanentError)}` : outbox.length > 0 ? `; ${outbox.length} page(s) waiting` : "";
+  return splitLines("<b>witness status</b>", [...blocks, `${cron}${delivery}`]);
 }

@@ -5,7 +5,6 @@ import { type Config, parseConfig } from "../../src/config.ts";
 import type { PingBody } from "../../src/protocol.ts";
 import { type PingRecord, recordFromPing } from "../../src/records.ts";
 import { createApp } from "../../src/routes.ts";
-import { runTick, type TickSummary } from "../../src/scheduled.ts";
 import { deriveHostSecret, signPing } from "../../src/signature.ts";
 
 export const T0 = Date.UTC(2026, 10, 24, 14, 0, 0); // a Tuesday, 09:00 in New York
@@ -14,7 +13,7 @@ let tokenCounter = 0;
 
 export interface TestConfigInput {
   plan?: "free" | "paid";
-  timing?: Record<string, number>;
+  timing?: Record<string, unknown>;
   alerts?: Record<string, unknown>;
   defaults?: Record<string, unknown>;
   hosts?: Array<Record<string, unknown>>;
@@ -27,9 +26,7 @@ export function rawTestConfig(config: TestConfigInput = {}): Record<string, unkn
     plan: config.plan ?? "paid",
     telegram: { chatId: "4242", baseUrl: inject("telegramUrl"), ...config.telegram },
     alerts: { repeatMinutes: 30, timezone: "UTC", digestAt: null, ...config.alerts },
-    // No settle wait by default: the tick() helper's sleep is instant, but the real
-    // scheduled export would really wait. Tests of the settle step set it themselves.
-    timing: { settleSeconds: 0, ...config.timing },
+    ...(config.timing ? { timing: config.timing } : {}),
     ...(config.defaults ? { defaults: config.defaults } : {}),
     hosts: config.hosts ?? [{ id: "alpha" }],
   };
@@ -253,11 +250,6 @@ export async function ping(
   return app.fetch(await signedPingRequest(testEnvironment, hostId, body), testEnvironment);
 }
 
-/** Runs one cron tick at Worker time `now`; retries inside the tick do not really sleep. */
-export function tick(testEnvironment: Env, now: number): Promise<TickSummary> {
-  return runTick(testEnvironment, { now: () => now, fetch: (input, init) => fetch(input, init), sleep: async () => {} });
-}
-
 /** The texts the Telegram stand-in received for this env's bot, in order. */
 export async function sentMessages(testEnvironment: TestEnv): Promise<string[]> {
   const response = await fetch(`${inject("telegramUrl")}/__fake/calls/${encodeURIComponent(testEnvironment.botToken)}`);
@@ -277,44 +269,3 @@ export async function failTelegramNext(
 
 export const MINUTE = 60_000;
 
-/**
- * Two views of one KV namespace, as the ping route and a cron in another location see
- * it: `writer` is the real namespace (recording when each `ping:` value was written);
- * `reader` returns `ping:` values as they were `lagMs` ago on `clock`.
- */
-export function laggingPingKv(kv: KVNamespace, lagMs: number, clock: () => number): { writer: KVNamespace; reader: KVNamespace } {
-  const history = new Map<string, Array<{ at: number; value: string }>>();
-  const asOf = (key: string): string | null => {
-    const cutoff = clock() - lagMs;
-    let value: string | null = null;
-    for (const entry of history.get(key) ?? []) if (entry.at <= cutoff) value = entry.value;
-    return value;
-  };
-  const passThrough = (target: KVNamespace, property: string | symbol): unknown => {
-    const value: unknown = Reflect.get(target, property, target);
-    return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-  };
-  const writer = new Proxy(kv, {
-    get(target, property) {
-      if (property !== "put") return passThrough(target, property);
-      return (key: string, value: string, ...rest: unknown[]) => {
-        if (key.startsWith("ping:")) history.set(key, [...(history.get(key) ?? []), { at: clock(), value }]);
-        return (target.put as (...args: unknown[]) => Promise<void>).call(target, key, value, ...rest);
-      };
-    },
-  });
-  const reader = new Proxy(kv, {
-    get(target, property) {
-      if (property !== "get") return passThrough(target, property);
-      return async (key: string | string[], ...rest: unknown[]) => {
-        const get = target.get as (...args: unknown[]) => Promise<unknown>;
-        if (Array.isArray(key)) {
-          const values = (await get.call(target, key, ...rest)) as Map<string, string | null>;
-          return new Map(key.map((name) => [name, name.startsWith("ping:") ? asOf(name) : (values.get(name) ?? null)]));
-        }
-        return key.startsWith("ping:") ? asOf(key) : get.call(target, key, ...rest);
-      };
-    },
-  });
-  return { writer, reader };
-}

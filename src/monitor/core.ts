@@ -1,0 +1,585 @@
+// The monitor: the single writer of all judgement state. It accepts pings (already
+// authenticated and validated at the edge), judges a host the moment something is due,
+// queues and delivers pages, answers the phone, and publishes a snapshot for readers.
+// Every run decides and records in one transaction before it sends, then records the
+// delivery, so an alarm that runs twice or late never pages twice.
+//
+// Plain TypeScript over injected storage, clock, fetch and alarm, so the Durable Object
+// (object.ts) is a thin shell and Node can run the same code (simulator, bench).
+import { localDay, nextLocalTime } from "../calendar.ts";
+import type { Config, HostConfig } from "../config.ts";
+import { findHost } from "../config.ts";
+import { errorMessage, formatSeconds } from "../format.ts";
+import type { AlertEvent } from "../judge.ts";
+import { escapeHtml, renderConfigError } from "../messages.ts";
+import { planHost, planMessages, planNotices, type PlannedMessage } from "../plan.ts";
+import type { PauseCommand, PingBody } from "../protocol.ts";
+import { recordFromPing } from "../records.ts";
+import { hostDueAt } from "../schedule.ts";
+import { type CallResult, type Fetch, isChatProblem, plainText, TelegramClient } from "../telegram.ts";
+import { emptyHostState, MonitorStorage, publishSnapshot, type SnapshotKv } from "./storage.ts";
+import { type AgentSeen, type HostState, type MonitorMeta, newMonitorMeta, type OutboxMessage, type Snapshot } from "./state.ts";
+
+/** Hosts due within this of each other are judged in one run, so they share one page. */
+export const BATCH_MS = 1000;
+/** A monitor that ran for nothing at all this long was unreachable (its cron runs each minute). */
+const DEAF_AFTER_CRON_PERIODS = 3;
+/** Undelivered pages kept at most; past this the oldest are dropped (and that is said). */
+const MAX_OUTBOX = 50;
+/** Telegram calls one run may make (they count against the subrequest limit). */
+const MAX_SENDS_PER_RUN = 20;
+/** Agent processes remembered per host for the replay rule. */
+const MAX_AGENTS_SEEN = 8;
+/** Any two accepted pings of a host this close together: the second is a misconfigured agent. */
+const MIN_PING_GAP_MS = 1000;
+const DAY_MS = 86_400_000;
+
+export interface AlarmControl {
+  get(): Promise<number | null>;
+  set(at: number): Promise<void>;
+}
+
+export interface MonitorDeps {
+  storage: MonitorStorage;
+  kv: SnapshotKv;
+  fetch: Fetch;
+  now: () => number;
+  alarm: AlarmControl;
+  /** Runs `body` as one SQLite transaction (transactionSync in the Durable Object). */
+  transaction: <T>(body: () => T) => T;
+  config: Config;
+  telegramToken: string;
+}
+
+export type PingOutcome =
+  | { status: 200; serverTime: number; commands: PauseCommand[] }
+  | { status: 401; error: string }
+  | { status: 429; error: string; retryAfterSeconds: number };
+
+export interface PingInput {
+  hostId: string;
+  body: PingBody;
+  /** The signed timestamp header (agent clock, Unix ms). */
+  sentAt: number;
+}
+
+export interface RunReport {
+  reason: "alarm" | "cron" | "ping";
+  events: number;
+  delivered: number;
+  undelivered: number;
+  alarmAt: number | null;
+  /** Pages can be delivered (no permanent Telegram error): the dead-man URL may be pinged. */
+  deliveryOk: boolean;
+  permanentError: string | null;
+}
+
+export class MonitorCore {
+  private readonly deps: MonitorDeps;
+  private readonly storage: MonitorStorage;
+  private hosts = new Map<string, HostState>();
+  private meta: MonitorMeta;
+  private firstRun = false;
+  /** When each host next needs judging (derived, never stored: recomputed on load). */
+  private readonly dueAt = new Map<string, number | null>();
+  /** The alarm as last set or read; null when none is armed. */
+  private armedAt: number | null = null;
+
+  constructor(deps: MonitorDeps) {
+    this.deps = deps;
+    this.storage = deps.storage;
+    const now = deps.now();
+    this.storage.migrate();
+    const meta = this.storage.loadMeta();
+    this.firstRun = meta === null;
+    this.meta = meta ?? newMonitorMeta(now);
+    this.hosts = this.storage.loadHosts(now);
+    for (const host of this.config.hosts) {
+      if (!this.hosts.has(host.id)) this.hosts.set(host.id, emptyHostState(host.id, this.meta.createdAt));
+    }
+    for (const host of this.config.hosts) this.refreshDue(host, now);
+  }
+
+  private get config(): Config {
+    return this.deps.config;
+  }
+
+  /** Reads the armed alarm once after start (storage may have one from before an eviction). */
+  async start(): Promise<void> {
+    this.armedAt = await this.deps.alarm.get();
+  }
+
+  // ---- pings ----
+
+  async acceptPing(input: PingInput): Promise<PingOutcome> {
+    const now = this.deps.now();
+    const host = findHost(this.config, input.hostId);
+    if (host === undefined) return { status: 401, error: `unknown host ${input.hostId}` };
+    const resumed = this.noticeDeafness(now);
+    const previous = this.hostState(host.id);
+
+    const agent = input.body.agent;
+    const replay = replayVerdict(previous.agents, agent.bootId, agent.startedAt, input.body.seq);
+    if (replay !== null) return { status: 401, error: replay };
+    const tooSoon = rateVerdict(previous, host, agent.bootId, agent.startedAt, now);
+    if (tooSoon !== null) return { status: 429, error: tooSoon.error, retryAfterSeconds: tooSoon.retryAfterSeconds };
+
+    const fromPing = recordFromPing(host.id, input.body, input.sentAt, now);
+    // The agent reports a command's outcome in one ping only: keep the last outcome, so
+    // the command is not handed out again once a later ping has replaced that one.
+    const record =
+      fromPing.commandResult === undefined && previous.record?.commandResult !== undefined
+        ? { ...fromPing, commandResult: previous.record.commandResult }
+        : fromPing;
+    // A one-shot run beside the service (--check, --once) is evidence the host is up and
+    // its files say what they say, but it does not displace the service's identity.
+    const oneShot = agent.mode === "once" || agent.mode === "check";
+    const service = oneShot && previous.record !== null ? { ...record, agent: previous.record.agent, seq: previous.record.seq } : record;
+    const agents = rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now }, now, this.config.timing.replayWindowSeconds * 1000);
+
+    const plan = planHost(this.config, host, { ...previous, record: service, agents }, "ping", this.meta.listeningSince, now);
+    const messages = [...(resumed === null ? [] : [{ text: resumed }]), ...planMessages(this.config, plan.events, plan.notes)];
+    this.deps.transaction(() => {
+      this.storage.putHost(plan.state);
+      this.enqueue(messages, now);
+      this.recordEvents(plan.events, now);
+    });
+    this.hosts.set(host.id, plan.state);
+    this.refreshDue(host, now);
+
+    // Some host pings about every interval / n: the alarm need only move before then.
+    const pinging = [...this.hosts.values()].filter((state) => state.record !== null && now - state.record.receivedAt < 2 * host.intervalSeconds * 1000).length;
+    await this.arm(now, messages.length > 0 ? now : null, (host.intervalSeconds * 1000) / Math.max(1, pinging));
+    return { status: 200, serverTime: now, commands: pendingCommands(plan.state, host) };
+  }
+
+  // ---- alarm and cron ----
+
+  /** Judges every host as of now, queues and delivers what is due, publishes, re-arms. */
+  async run(reason: "alarm" | "cron"): Promise<RunReport> {
+    const now = this.deps.now();
+    let events: AlertEvent[] = [];
+    try {
+      events = this.judgeAll(reason, now);
+      const delivered = await this.deliver(now);
+      await this.publish(now, events.length > 0);
+      return this.report(reason, events.length, delivered);
+    } finally {
+      // Re-armed last, even when something above threw: a thrown run is retried by the
+      // platform, and an alarm left in the past or missing is what the cron repairs.
+      await this.arm(this.deps.now(), null, 0, reason === "alarm");
+    }
+  }
+
+  private judgeAll(reason: "alarm" | "cron", now: number): AlertEvent[] {
+    const resumed = this.noticeDeafness(now);
+    const events: AlertEvent[] = [];
+    const notes: string[] = [];
+    const changed: HostState[] = [];
+    for (const host of this.config.hosts) {
+      const plan = planHost(this.config, host, this.hostState(host.id), "time", this.meta.listeningSince, now);
+      events.push(...plan.events);
+      notes.push(...plan.notes);
+      if (plan.changed) changed.push(plan.state);
+      this.hosts.set(host.id, plan.state);
+    }
+    const notices = planNotices(this.config, this.hosts, this.meta, this.firstRun, now);
+    const messages: PlannedMessage[] = [
+      ...notices.texts.map((text) => ({ text })),
+      ...(resumed === null ? [] : [{ text: resumed }]),
+      ...planMessages(this.config, events, notes),
+    ];
+    const pagesSentAt = this.meta.pagesSentAt.filter((at) => now - at < DAY_MS);
+    if (events.some((event) => event.type !== "recovery")) pagesSentAt.push(now);
+    const digestChanged = notices.digestDate !== this.meta.digestDate;
+    this.meta = {
+      ...this.meta,
+      lastAwakeAt: now,
+      ...(reason === "cron" ? { lastCronAt: now } : { lastAlarmAt: now }),
+      digestDate: notices.digestDate,
+      pagesSentAt,
+      configErrorPaged: null,
+    };
+    this.deps.transaction(() => {
+      for (const state of changed) this.storage.putHost(state);
+      this.enqueue(messages, now);
+      this.recordEvents(events, now);
+      if (digestChanged) this.storage.pruneHistory(now);
+      this.storage.putMeta(this.meta);
+    });
+    this.firstRun = false;
+    for (const host of this.config.hosts) this.refreshDue(host, now);
+    return events;
+  }
+
+  /**
+   * After a time in which nothing ran (a quota ran out, so nothing could reach the
+   * monitor), silence restarts counting now: nobody was listening. Returns the notice.
+   */
+  private noticeDeafness(now: number): string | null {
+    let lastHeard = this.meta.lastAwakeAt;
+    for (const state of this.hosts.values()) lastHeard = Math.max(lastHeard, state.record?.receivedAt ?? 0);
+    const deafAfterMs = DEAF_AFTER_CRON_PERIODS * this.config.timing.cronPeriodSeconds * 1000;
+    if (this.firstRun || now - lastHeard <= deafAfterMs) return null;
+    this.meta = { ...this.meta, listeningSince: now, lastAwakeAt: now };
+    this.storage.putMeta(this.meta);
+    for (const host of this.config.hosts) this.refreshDue(host, now);
+    return (
+      `⚠️ <b>witness</b> could not be reached for ${formatSeconds((now - lastHeard) / 1000)} (since ${new Date(lastHeard).toISOString().replace(".000Z", "Z")}; ` +
+      `most likely a daily quota ran out, which resets at 00:00 UTC). Silence during that time is not counted: hosts page dark only if they stay silent from now.`
+    );
+  }
+
+  private report(reason: RunReport["reason"], events: number, delivered: number): RunReport {
+    const permanentError = this.meta.telegram.permanentError;
+    return {
+      reason,
+      events,
+      delivered,
+      undelivered: this.storage.outbox().length,
+      alarmAt: this.armedAt,
+      deliveryOk: permanentError === null,
+      permanentError,
+    };
+  }
+
+  // ---- the alarm: always the earliest due time ----
+
+  private refreshDue(host: HostConfig, now: number): void {
+    const state = this.hostState(host.id);
+    this.dueAt.set(
+      host.id,
+      hostDueAt({
+        host,
+        config: this.config,
+        record: state.record,
+        judgement: state.judgement,
+        operator: state.operator,
+        followUps: state.followUps,
+        command: state.command,
+        listeningSince: this.meta.listeningSince,
+        now,
+      }),
+    );
+  }
+
+  /** The earliest moment anything is due: hosts, the digest, an outbox retry. */
+  earliestDue(now: number): number | null {
+    let earliest: number | null = null;
+    const consider = (at: number | null) => {
+      if (at !== null && (earliest === null || at < earliest)) earliest = at;
+    };
+    for (const at of this.dueAt.values()) consider(at);
+    const digestAt = this.config.alerts.digestAt;
+    if (digestAt !== null) consider(nextDigestAt(this.config.alerts.timezone, now, digestAt, this.meta.digestDate));
+    const head = this.storage.outbox()[0];
+    if (head !== undefined && this.meta.telegram.permanentError === null) consider(Math.max(head.notBefore, now + 1000));
+    return earliest;
+  }
+
+  /**
+   * Points the alarm at the earliest due time (plus the batch window), writing it only
+   * when that moves it: earlier always; later only when the old time would otherwise
+   * fire before the next ping could move it again (an alarm that wakes to find nothing
+   * due costs a request and a row, the write costs one row).
+   */
+  private async arm(now: number, soonest: number | null, nextPingWithinMs: number, alarmConsumed = false): Promise<void> {
+    const due = this.earliestDue(now);
+    let target = due === null ? null : due + BATCH_MS;
+    if (soonest !== null && (target === null || soonest < target)) target = soonest;
+    if (target === null) return;
+    const current = this.armedAt;
+    if (alarmConsumed) {
+      // An alarm set to "now" from inside the alarm handler may not fire again: keep a gap.
+      target = Math.max(target, now + BATCH_MS);
+      if (current === target) return;
+    } else {
+      // An alarm a few seconds past is about to run (or running late); older is lost.
+      const valid = current !== null && current >= now - 5000;
+      const later = valid && current < target;
+      const firesBeforeNextPing = later && current <= now + nextPingWithinMs + BATCH_MS;
+      if (valid && !(target < current) && !firesBeforeNextPing) return;
+    }
+    await this.deps.alarm.set(target);
+    this.armedAt = target;
+  }
+
+  /** The alarm as the cron sees it, re-armed when missing or stuck in the past. */
+  async verifyAlarm(): Promise<{ alarmAt: number | null; repaired: boolean }> {
+    const now = this.deps.now();
+    const stored = await this.deps.alarm.get();
+    this.armedAt = stored;
+    const due = this.earliestDue(now);
+    const stuck = stored !== null && stored < now - 30_000;
+    const missing = stored === null && due !== null;
+    if (stuck || missing) {
+      this.armedAt = null;
+      await this.arm(now, null, 0, false);
+      return { alarmAt: this.armedAt, repaired: true };
+    }
+    return { alarmAt: stored, repaired: false };
+  }
+
+  // ---- the outbox ----
+
+  private enqueue(messages: readonly PlannedMessage[], now: number): void {
+    if (messages.length === 0) return;
+    for (const message of messages) {
+      this.storage.enqueue({ createdAt: now, text: message.text, ...(message.buttons ? { buttons: message.buttons } : {}), attempts: 0, notBefore: now });
+    }
+    const queued = this.storage.outbox();
+    if (queued.length > MAX_OUTBOX) {
+      const dropped = queued.slice(0, queued.length - MAX_OUTBOX + 1);
+      for (const message of dropped) this.storage.deleteOutbox(message.id);
+      this.storage.record({ at: now, hostId: null, type: "dropped", kind: null, detail: `${dropped.length} undelivered message(s) dropped`, by: null });
+      this.storage.enqueue({
+        createdAt: now,
+        text: `⚠️ <b>witness</b>: ${dropped.length} older undelivered message(s) were dropped while Telegram was unreachable (see the event history).`,
+        attempts: 0,
+        notBefore: now,
+      });
+    }
+  }
+
+  private recordEvents(events: readonly AlertEvent[], now: number): void {
+    for (const event of events) {
+      this.storage.record({ at: now, hostId: event.hostId, type: event.type, kind: event.kind, detail: event.detail, by: null });
+    }
+  }
+
+  private chatId(): string {
+    return this.meta.migratedChatId ?? this.config.telegram.chatId;
+  }
+
+  /**
+   * Sends queued messages in order; each success is recorded before the next send, so
+   * a run that dies halfway repeats nothing it delivered. Stops at the first message
+   * that cannot go now, so later pages never overtake it.
+   */
+  private async deliver(now: number): Promise<number> {
+    const telegram = new TelegramClient(this.config.telegram.baseUrl, this.deps.telegramToken, this.deps.fetch);
+    let delivered = 0;
+    for (let sends = 0; sends < MAX_SENDS_PER_RUN; sends++) {
+      const message = this.storage.outbox()[0];
+      if (message === undefined || message.notBefore > now) break;
+      const markup = message.buttons?.length
+        ? { inline_keyboard: message.buttons.map((row) => row.map((button) => ({ text: button.text, callback_data: button.data }))) }
+        : undefined;
+      let result = await telegram.sendMessage(this.chatId(), message.text, markup);
+      if (!result.ok && result.migrateToChatId !== undefined) {
+        result = await this.followMigration(telegram, result.migrateToChatId, message, markup, now);
+      }
+      if (!result.ok && result.permanent && !isChatProblem(result.error)) {
+        // Telegram refuses this message itself (its HTML, most likely): the words still matter.
+        result = await telegram.call("sendMessage", { chat_id: this.chatId(), text: plainText(message.text) });
+      }
+      if (result.ok) {
+        delivered++;
+        this.meta = { ...this.meta, telegram: { lastDeliveredAt: now, permanentError: null, failingSince: null } };
+        this.deps.transaction(() => {
+          this.storage.deleteOutbox(message.id);
+          this.storage.putMeta(this.meta);
+        });
+        continue;
+      }
+      this.recordFailure(message, result, now);
+      break;
+    }
+    return delivered;
+  }
+
+  private async followMigration(
+    telegram: TelegramClient,
+    newChatId: string,
+    message: OutboxMessage,
+    markup: unknown,
+    now: number,
+  ): Promise<CallResult> {
+    this.meta = { ...this.meta, migratedChatId: newChatId };
+    this.deps.transaction(() => {
+      this.storage.putMeta(this.meta);
+      this.storage.record({ at: now, hostId: null, type: "chat_migrated", kind: null, detail: `chat ${this.config.telegram.chatId} is now ${newChatId}`, by: null });
+    });
+    const notice = await telegram.sendMessage(
+      newChatId,
+      `⚠️ <b>witness</b>: this group became a supergroup, so its chat id changed from ${escapeHtml(this.config.telegram.chatId)} to ${escapeHtml(newChatId)}. ` +
+        `Pages follow it for now; set <code>telegram.chatId = "${escapeHtml(newChatId)}"</code> in wrangler.toml and redeploy.`,
+    );
+    if (!notice.ok) console.error(`monitor: could not announce the chat migration: ${notice.error}`);
+    return telegram.sendMessage(newChatId, message.text, markup);
+  }
+
+  private recordFailure(message: OutboxMessage, result: Extract<CallResult, { ok: false }>, now: number): void {
+    const attempts = message.attempts + 1;
+    const backoffMs = result.retryAfterMs ?? Math.min(300_000, 2000 * 2 ** Math.min(attempts, 8));
+    const failed: OutboxMessage = { ...message, attempts, lastError: result.error, notBefore: now + backoffMs };
+    const permanent = result.permanent ? result.error : null;
+    if (permanent !== null) console.error(`telegram: permanent delivery error, pages kept until it is fixed: ${permanent}`);
+    this.meta = {
+      ...this.meta,
+      telegram: { ...this.meta.telegram, permanentError: permanent, failingSince: this.meta.telegram.failingSince ?? now },
+    };
+    this.deps.transaction(() => {
+      this.storage.updateOutbox(failed);
+      this.storage.putMeta(this.meta);
+    });
+  }
+
+  // ---- the read side ----
+
+  snapshot(now: number): Snapshot {
+    return {
+      publishedAt: now,
+      lastCronAt: this.meta.lastCronAt,
+      alarmAt: this.armedAt,
+      telegram: {
+        lastDeliveredAt: this.meta.telegram.lastDeliveredAt,
+        permanentError: this.meta.telegram.permanentError,
+        undelivered: this.storage.outbox().length,
+      },
+      hosts: this.config.hosts.map((host) => {
+        const state = this.hostState(host.id);
+        return { id: host.id, conditions: Object.keys(state.judgement.conditions), lastPingAt: state.record?.receivedAt ?? null };
+      }),
+    };
+  }
+
+  /** Publishes when what readers see changed, and every publishSeconds regardless (health). */
+  private async publish(now: number, changed: boolean): Promise<void> {
+    const snapshot = this.snapshot(now);
+    const fingerprint = JSON.stringify([snapshot.hosts.map((host) => host.conditions), snapshot.telegram.permanentError, snapshot.telegram.undelivered > 0]);
+    const last = this.meta.lastPublishedAt;
+    const due = last === null || now - last >= this.config.timing.publishSeconds * 1000;
+    // KV takes one write a second per key; a change waits at most for the next run.
+    const changedNow = (changed || fingerprint !== this.meta.publishedFingerprint) && (last === null || now - last >= 1000);
+    if (!due && !changedNow) return;
+    try {
+      await publishSnapshot(this.deps.kv, snapshot);
+      this.meta = { ...this.meta, lastPublishedAt: now, publishedFingerprint: fingerprint };
+      this.storage.putMeta(this.meta);
+    } catch (error) {
+      // Readers see an older snapshot; judging does not depend on KV.
+      console.error(`monitor: could not publish the snapshot to KV: ${errorMessage(error)}`);
+    }
+  }
+
+  // ---- what the edge asks about ----
+
+  hostState(hostId: string): HostState {
+    const state = this.hosts.get(hostId);
+    if (state !== undefined) return state;
+    const fresh = emptyHostState(hostId, this.meta.createdAt);
+    this.hosts.set(hostId, fresh);
+    return fresh;
+  }
+
+  allHosts(): ReadonlyMap<string, HostState> {
+    return this.hosts;
+  }
+
+  monitorMeta(): MonitorMeta {
+    return this.meta;
+  }
+
+  outbox(): OutboxMessage[] {
+    return this.storage.outbox();
+  }
+
+  alarmAt(): number | null {
+    return this.armedAt;
+  }
+
+  /** Writes one host's state changed by the operator (ack, mute, pause) and re-arms. */
+  async saveOperatorChange(state: HostState, history: Parameters<MonitorStorage["record"]>[0][], messages: PlannedMessage[] = []): Promise<void> {
+    const now = this.deps.now();
+    this.deps.transaction(() => {
+      this.storage.putHost(state);
+      for (const event of history) this.storage.record(event);
+      this.enqueue(messages, now);
+    });
+    this.hosts.set(state.hostId, state);
+    const host = findHost(this.config, state.hostId);
+    if (host !== undefined) this.refreshDue(host, now);
+    await this.arm(now, messages.length > 0 ? now : null, 0);
+  }
+
+  /** Marks a Telegram update handled; false when it already was. */
+  markUpdate(updateId: number): boolean {
+    return this.storage.markUpdate(updateId, this.deps.now());
+  }
+
+  events(options: { hostId?: string; since: number }): ReturnType<MonitorStorage["events"]> {
+    return this.storage.events(options);
+  }
+
+  /** Pages a configuration error once (the Worker found the config invalid). */
+  async pageConfigError(message: string): Promise<void> {
+    if (this.meta.configErrorPaged === message) return;
+    const now = this.deps.now();
+    this.meta = { ...this.meta, configErrorPaged: message };
+    this.deps.transaction(() => {
+      this.enqueue([{ text: renderConfigError(message) }], now);
+      this.storage.putMeta(this.meta);
+    });
+    await this.deliver(now);
+  }
+}
+
+/** The next digest moment: now when today's is due and not sent, else the next time the clock reads it. */
+function nextDigestAt(timezone: string, now: number, hhmm: string, sentDate: string | null): number {
+  const today = localDay(timezone, now, hhmm);
+  if (today.reached && sentDate !== today.date) return now;
+  return nextLocalTime(timezone, now, hhmm);
+}
+
+/**
+ * The replay rule, exact now that every accepted ping is remembered: a ping from an agent
+ * process already heard must carry a higher sequence number. A different process (a
+ * restart, or a --check run beside the service) is judged on its own sequence, so it
+ * can never lock out the live agent. Processes are remembered for twice the timestamp
+ * window, the longest a captured ping stays acceptable.
+ */
+export function replayVerdict(agents: readonly AgentSeen[], bootId: string, startedAt: number, seq: number): string | null {
+  const known = agents.find((agent) => agent.bootId === bootId && agent.startedAt === startedAt);
+  if (known !== undefined && seq <= known.seq) return `replayed ping: sequence ${seq} is not after ${known.seq}`;
+  return null;
+}
+
+function rememberAgent(agents: readonly AgentSeen[], seen: AgentSeen, now: number, windowMs: number): AgentSeen[] {
+  const others = agents.filter((agent) => !(agent.bootId === seen.bootId && agent.startedAt === seen.startedAt) && now - agent.lastAt <= 2 * windowMs);
+  return [seen, ...others].slice(0, MAX_AGENTS_SEEN);
+}
+
+/**
+ * A host pinging faster than half its interval is misconfigured: answered 429 without a
+ * write, so one agent cannot spend the account's quota.
+ */
+function rateVerdict(
+  previous: HostState,
+  host: HostConfig,
+  bootId: string,
+  startedAt: number,
+  now: number,
+): { error: string; retryAfterSeconds: number } | null {
+  const lastAt = previous.record?.receivedAt ?? null;
+  const sameAgent = previous.agents.find((agent) => agent.bootId === bootId && agent.startedAt === startedAt);
+  const halfIntervalMs = (host.intervalSeconds * 1000) / 2;
+  const tooFast = sameAgent !== undefined && now - sameAgent.lastAt < halfIntervalMs;
+  const burst = lastAt !== null && now - lastAt < MIN_PING_GAP_MS;
+  if (!tooFast && !burst) return null;
+  const sinceMs = now - (tooFast && sameAgent !== undefined ? sameAgent.lastAt : (lastAt ?? now));
+  const waitMs = (tooFast ? halfIntervalMs : MIN_PING_GAP_MS) - sinceMs;
+  return {
+    error: `pinging too fast: ${host.id} pings every ${host.intervalSeconds} s (its intervalSeconds); this one came ${Math.round(sinceMs)} ms after the last`,
+    retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+  };
+}
+
+/** The command the agent should apply: confirmed, allowed for the host, unexpired, not yet answered. */
+function pendingCommands(state: HostState, host: HostConfig): PauseCommand[] {
+  const stored = state.command;
+  if (stored === null || stored.confirmedAt === null || !host.allowRemotePause) return [];
+  if (stored.command.expiresAt <= (state.record?.receivedAt ?? 0)) return [];
+  if (state.record?.commandResult?.id === stored.command.id) return [];
+  return [stored.command];
+}

@@ -1,0 +1,143 @@
+// The shapes of what the monitor object keeps, as zod schemas: every value is checked
+// on its way out of storage, so a corrupt row reads as a logged default, never a throw.
+import { z } from "zod";
+import { HostJudgement } from "../judge.ts";
+import { PauseCommand } from "../protocol.ts";
+import { PingRecord } from "../records.ts";
+
+export const OperatorState = z.object({
+  acked: z.array(z.object({ incidentId: z.string(), by: z.string(), at: z.number() })).default([]),
+  mutedUntil: z.number().nullable().default(null),
+  mutedBy: z.string().optional(),
+  /** The open conditions when the mute began, so its end can say what changed meanwhile. */
+  mutedConditions: z.array(z.string()).optional(),
+});
+export type OperatorState = z.infer<typeof OperatorState>;
+
+export const InlineButton = z.object({ text: z.string(), data: z.string().max(64) });
+export type InlineButton = z.infer<typeof InlineButton>;
+
+/** A remote pause as the monitor keeps it: handed to the agent only once confirmed. */
+export const StoredCommand = z.object({
+  command: PauseCommand,
+  requestedAt: z.number(),
+  confirmedAt: z.number().nullable(),
+});
+export type StoredCommand = z.infer<typeof StoredCommand>;
+
+/** What the monitor already told the chat about the operator's own actions, per host. */
+export const FollowUps = z.object({
+  /** The mutedUntil whose end was announced. */
+  muteEndAnnounced: z.number().nullable().default(null),
+  /** The remote command whose outcome (applied, refused, failed) was reported. */
+  commandReported: z.string().nullable().default(null),
+  /** The remote command reported as not applied by its deadline (its outcome may still follow). */
+  commandTimedOut: z.string().nullable().default(null),
+});
+export type FollowUps = z.infer<typeof FollowUps>;
+
+/** One agent process the monitor heard from, for the replay rule. */
+export const AgentSeen = z.object({
+  bootId: z.string(),
+  startedAt: z.number(),
+  seq: z.number(),
+  /** Worker ms of its last accepted ping. */
+  lastAt: z.number(),
+});
+export type AgentSeen = z.infer<typeof AgentSeen>;
+
+/** Everything the monitor keeps about one host: one row, so a ping writes one row. */
+export interface HostState {
+  hostId: string;
+  record: PingRecord | null;
+  judgement: HostJudgement;
+  operator: OperatorState;
+  followUps: FollowUps;
+  command: StoredCommand | null;
+  agents: AgentSeen[];
+}
+
+export const OutboxMessage = z.object({
+  id: z.number(),
+  createdAt: z.number(),
+  text: z.string(),
+  /** Rows of inline buttons (acknowledge, mute, pause) under the message. */
+  buttons: z.array(z.array(InlineButton)).optional(),
+  attempts: z.number(),
+  lastError: z.string().optional(),
+  /** Worker ms before which a retry is pointless (Telegram's retry_after, or backoff). */
+  notBefore: z.number(),
+});
+export type OutboxMessage = z.infer<typeof OutboxMessage>;
+
+/** The monitor's own state: one row. */
+export const MonitorMeta = z.object({
+  /** When this monitor first ran: hosts that never pinged count their silence from here. */
+  createdAt: z.number(),
+  /** Since when the monitor could hear pings (restarts after it was unreachable). */
+  listeningSince: z.number(),
+  /** Worker ms of the last time the monitor ran for any reason (ping, alarm, cron). */
+  lastAwakeAt: z.number(),
+  lastCronAt: z.number().nullable(),
+  lastAlarmAt: z.number().nullable(),
+  digestDate: z.string().nullable(),
+  telegram: z.object({
+    lastDeliveredAt: z.number().nullable(),
+    /** A permanent delivery error (chat not found, bot removed): pages wait, health is red. */
+    permanentError: z.string().nullable(),
+    /** Worker ms since which the outbox head has been failing. */
+    failingSince: z.number().nullable(),
+  }),
+  /** Worker ms of pages sent, for the digest's "pages in the last 24 h". */
+  pagesSentAt: z.array(z.number()),
+  /** The configuration error already paged, so it pages once. */
+  configErrorPaged: z.string().nullable(),
+  /** The chat a group migrated to, announced once with what to change in the config. */
+  migratedChatId: z.string().nullable().default(null),
+  lastPublishedAt: z.number().nullable(),
+  publishedFingerprint: z.string().nullable(),
+});
+export type MonitorMeta = z.infer<typeof MonitorMeta>;
+
+export function newMonitorMeta(now: number): MonitorMeta {
+  return {
+    createdAt: now,
+    listeningSince: now,
+    lastAwakeAt: now,
+    lastCronAt: null,
+    lastAlarmAt: null,
+    digestDate: null,
+    telegram: { lastDeliveredAt: null, permanentError: null, failingSince: null },
+    pagesSentAt: [],
+    configErrorPaged: null,
+    migratedChatId: null,
+    lastPublishedAt: null,
+    publishedFingerprint: null,
+  };
+}
+
+/** What the monitor publishes to KV for readers at the edge (health, public views). */
+export const Snapshot = z.object({
+  publishedAt: z.number(),
+  lastCronAt: z.number().nullable(),
+  alarmAt: z.number().nullable(),
+  telegram: z.object({ lastDeliveredAt: z.number().nullable(), permanentError: z.string().nullable(), undelivered: z.number() }),
+  hosts: z.array(
+    z.object({
+      id: z.string(),
+      conditions: z.array(z.string()),
+      lastPingAt: z.number().nullable(),
+    }),
+  ),
+});
+export type Snapshot = z.infer<typeof Snapshot>;
+
+/** One line of the event history (30 days kept). */
+export interface HistoryEvent {
+  at: number;
+  hostId: string | null;
+  type: string;
+  kind: string | null;
+  detail: string;
+  by: string | null;
+}

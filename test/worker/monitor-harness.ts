@@ -1,0 +1,102 @@
+// Drives the monitor's core inside the real Durable Object (real SQLite storage, real
+// transactions) with a clock the test sets, a recorded alarm and the Telegram stand-in.
+// A new core is built from storage for every call, as after an eviction, so every test
+// also proves that state survives it. The object's own alarm is not used here (it runs
+// on the real clock); monitor-object.test.ts covers it.
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import type { Config } from "../../src/config.ts";
+import { MonitorCore, type PingOutcome, type RunReport } from "../../src/monitor/core.ts";
+import type { HostState } from "../../src/monitor/state.ts";
+import { MonitorStorage } from "../../src/monitor/storage.ts";
+import type { PingBody } from "../../src/protocol.ts";
+import { handleUpdate, type TelegramCall, type TelegramUpdate } from "../../src/webhook.ts";
+import { prefixedKv, sentMessages, type TestConfigInput, testConfig, type TestEnv, testEnv } from "./helpers.ts";
+
+export class MonitorHarness {
+  readonly env: TestEnv;
+  readonly config: Config;
+  private readonly stub: DurableObjectStub;
+  /** The alarm as the core last set it. */
+  armedAt: number | null = null;
+  /** Every alarm time the core wrote (each is a row written). */
+  readonly alarmSets: number[] = [];
+  /** Fails the next run after its deliveries (an alarm handler that throws after sending). */
+  throwAfterSend = false;
+  rowsWritten = 0;
+
+  constructor(input: TestConfigInput = {}) {
+    this.env = testEnv(input, { kv: prefixedKv(env.WITNESS_KV, `monitor-${crypto.randomUUID()}/`) });
+    this.config = testConfig(input);
+    this.stub = env.MONITOR.getByName(`test-${crypto.randomUUID()}`);
+  }
+
+  async with<T>(now: number, body: (core: MonitorCore) => Promise<T>): Promise<T> {
+    return runInDurableObject(this.stub, async (_instance, state) => {
+      const storage = new MonitorStorage(state.storage.sql);
+      const core = new MonitorCore({
+        storage,
+        kv: this.env.WITNESS_KV,
+        fetch: async (input, init) => {
+          const response = await fetch(input, init);
+          if (this.throwAfterSend) {
+            this.throwAfterSend = false;
+            // The message went out; the run dies before it can record that.
+            throw new Error("injected: the isolate died after Telegram answered");
+          }
+          return response;
+        },
+        now: () => now,
+        alarm: {
+          get: async () => this.armedAt,
+          set: async (at) => {
+            this.armedAt = at;
+            this.alarmSets.push(at);
+          },
+        },
+        transaction: (run) => state.storage.transactionSync(run),
+        config: this.config,
+        telegramToken: this.env.TELEGRAM_BOT_TOKEN,
+      });
+      await core.start();
+      const before = storage.rowsWritten;
+      try {
+        return await body(core);
+      } finally {
+        this.rowsWritten += storage.rowsWritten - before;
+      }
+    });
+  }
+
+  ping(hostId: string, body: PingBody, now: number = body.sentAt): Promise<PingOutcome> {
+    return this.with(now, (core) => core.acceptPing({ hostId, body, sentAt: body.sentAt }));
+  }
+
+  run(now: number, reason: "alarm" | "cron" = "alarm"): Promise<RunReport> {
+    return this.with(now, (core) => core.run(reason));
+  }
+
+  /** Fires the alarm, at its own time, as long as it is due by `until` (at most 200 times). */
+  async alarmsUntil(until: number): Promise<number[]> {
+    const fired: number[] = [];
+    for (let i = 0; i < 200 && this.armedAt !== null && this.armedAt <= until; i++) {
+      const at = this.armedAt;
+      fired.push(at);
+      await this.run(at, "alarm");
+      if (this.armedAt === at) break;
+    }
+    return fired;
+  }
+
+  update(update: TelegramUpdate, now: number): Promise<TelegramCall[]> {
+    return this.with(now, (core) => handleUpdate(update, this.config, core, now));
+  }
+
+  host(hostId: string, now: number): Promise<HostState> {
+    return this.with(now, async (core) => core.hostState(hostId));
+  }
+
+  messages(): Promise<string[]> {
+    return sentMessages(this.env);
+  }
+}
