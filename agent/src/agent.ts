@@ -30,6 +30,12 @@ export type CycleResult =
   | { accepted: true; commands: PauseCommand[]; serverTime: number }
   | { accepted: false; lastFailure: string };
 
+/**
+ * The agent's mode as the Worker reads it: a --once or --check run beside the service
+ * must never displace it (nor its start time, seq or outage).
+ */
+const WIRE_MODE: Record<Config["mode"], NonNullable<PingBody["agent"]["mode"]>> = { loop: "service", once: "once", check: "check" };
+
 /** Bounded memory of command ids already handled, so a re-sent command is not re-applied. */
 const HANDLED_IDS_KEPT = 200;
 /** Clock offset from the Worker beyond which the agent warns (the Worker judges skew too). */
@@ -69,7 +75,7 @@ export class Agent {
       v: PROTOCOL_VERSION,
       seq: this.seq,
       sentAt: this.deps.now(),
-      agent: { version: AGENT_VERSION, startedAt: this.deps.startedAt, bootId: this.deps.bootId, kind: "node" },
+      agent: { version: AGENT_VERSION, startedAt: this.deps.startedAt, bootId: this.deps.bootId, kind: "node", mode: WIRE_MODE[this.config.mode] },
       lastPushOutage: this.outage === null ? null : { ...this.outage },
       ...(commandResult !== undefined ? { commandResult } : {}),
       files: { heartbeat, circuit },
@@ -243,14 +249,19 @@ export class Agent {
 }
 
 function failureHint(outcome: Extract<AttemptOutcome, { kind: "failed" }>): string {
-  if (outcome.status === 401 && /timestamp|clock|window/i.test(outcome.workerError ?? "")) {
-    return " (this host's clock may be wrong: check NTP with timedatectl status)";
+  if (outcome.clockRejected !== undefined) {
+    // The secret is fine: the Worker refused the time. Say by how much and how to fix it.
+    const offsetMs = outcome.clockRejected.offsetMs;
+    const off = offsetMs === undefined ? "outside the Worker's replay window" : `${formatOffset(offsetMs)} the Worker's`;
+    const ntp = process.platform === "darwin" ? "`sudo sntp -sS time.apple.com`" : "`sudo timedatectl set-ntp true`";
+    return ` (this host's clock is ${off}: enable NTP, e.g. ${ntp})`;
   }
   if (outcome.status === 401) return " (check that WITNESS_SECRET is the one printed by `npm run host-secret -- <host>`)";
   if (outcome.status === 404) return " (is WITNESS_HOST declared in the Worker's configuration?)";
-  if (outcome.status === 429 && outcome.retryAfterMs !== undefined) {
-    return ` (the Worker asked to wait ${Math.ceil(outcome.retryAfterMs / 1000)} s)`;
+  if (outcome.retryAfterAskedMs !== undefined && outcome.retryAfterMs !== undefined) {
+    return ` (the Worker asked to wait ${Math.ceil(outcome.retryAfterAskedMs / 1000)} s; waiting ${Math.ceil(outcome.retryAfterMs / 1000)} s, the most the agent waits)`;
   }
+  if (outcome.retryAfterMs !== undefined) return ` (the Worker asked to wait ${Math.ceil(outcome.retryAfterMs / 1000)} s)`;
   return "";
 }
 

@@ -13,6 +13,13 @@ export type FetchLike = (
   init: { method: "POST"; headers: Record<string, string>; body: string; signal: AbortSignal },
 ) => Promise<Response>;
 
+/**
+ * The longest a Retry-After makes the agent wait. The header comes from whatever
+ * answered (a proxy, a misconfigured Worker): obeyed without a cap, one bad response
+ * could silence the witness for a day.
+ */
+export const MAX_RETRY_AFTER_MS = 300_000;
+
 export type AttemptOutcome =
   | { kind: "accepted"; accepted: PingAccepted; status: number; timestampMs: number }
   | {
@@ -23,7 +30,15 @@ export type AttemptOutcome =
       status?: number;
       /** The Worker's own error text from a 4xx, to log once per change. */
       workerError?: string;
+      /** The Retry-After delay, capped at MAX_RETRY_AFTER_MS. */
       retryAfterMs?: number;
+      /** What the Retry-After header asked for, when the cap cut it. */
+      retryAfterAskedMs?: number;
+      /**
+       * A 401 about the timestamp: the host clock is outside the replay window. The
+       * offset (agent clock minus the response's Date header) when that header is there.
+       */
+      clockRejected?: { offsetMs?: number };
     };
 
 export interface AttemptDeps {
@@ -68,7 +83,7 @@ export async function sendPingAttempt(request: AttemptRequest, deps: AttemptDeps
       signal: controller.signal,
     });
     const text = await response.text();
-    return classifyResponse(response.status, response.headers.get("retry-after"), text, timestampMs, deps.now());
+    return classifyResponse(response.status, response.headers.get("retry-after"), text, timestampMs, deps.now(), response.headers.get("date"));
   } catch (error) {
     if (request.stopSignal.aborted) return { kind: "failed", retriable: false, message: "stopped" };
     if (timedOut) {
@@ -87,6 +102,7 @@ export function classifyResponse(
   text: string,
   timestampMs: number,
   nowMs: number,
+  dateHeader: string | null = null,
 ): AttemptOutcome {
   const json = parseJson(text);
   if (status === 200) {
@@ -105,7 +121,10 @@ export function classifyResponse(
   const field = rejected.success && rejected.data.field !== undefined ? ` (field ${rejected.data.field})` : "";
   const message = truncate(`HTTP ${status}${workerError !== undefined ? `: ${workerError}${field}` : ""}`, 200);
   const retriable = RETRIABLE_STATUSES.includes(status);
-  const retryAfterMs = parseRetryAfter(retryAfterHeader, nowMs);
+  const askedMs = parseRetryAfter(retryAfterHeader, nowMs);
+  const retryAfterMs = askedMs === undefined ? undefined : Math.min(askedMs, MAX_RETRY_AFTER_MS);
+  const clockRejected = status === 401 && rejected.success && isAboutTheClock(rejected.data.error, rejected.data.field);
+  const serverDateMs = dateHeader === null ? Number.NaN : Date.parse(dateHeader);
   return {
     kind: "failed",
     retriable,
@@ -113,7 +132,14 @@ export function classifyResponse(
     message,
     ...(workerError !== undefined ? { workerError: `${workerError}${field}` } : {}),
     ...(retriable && retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    ...(retriable && askedMs !== undefined && askedMs > MAX_RETRY_AFTER_MS ? { retryAfterAskedMs: askedMs } : {}),
+    ...(clockRejected ? { clockRejected: Number.isNaN(serverDateMs) ? {} : { offsetMs: timestampMs - serverDateMs } } : {}),
   };
+}
+
+/** The Worker names the timestamp header as the bad field, or speaks of the clock. */
+function isAboutTheClock(error: string, field: string | undefined): boolean {
+  return field?.toLowerCase() === TIMESTAMP_HEADER.toLowerCase() || /\bclock\b|timestamp/i.test(error);
 }
 
 function parseJson(text: string): unknown {

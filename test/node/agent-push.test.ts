@@ -3,6 +3,7 @@
 // --once and --check. Real agent process, real HTTP.
 import { createServer } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { classifyResponse, MAX_RETRY_AFTER_MS } from "../../agent/src/push.ts";
 import { accept, agentEnv, buildAgentBundle, makeHostDir, removeDir, runAgent, startAgent, StandInWorker, type HostDir } from "./agent-harness.ts";
 
 let bundle: string;
@@ -87,6 +88,53 @@ describe("through an outage", () => {
     expect(result.stderr).toMatch(/timestamp outside the replay window.*clock/);
   });
 
+  it("on a 401 naming the timestamp field, says how far off the clock is and how to enable NTP, not the secret", async () => {
+    host = await makeHostDir(worker.secret);
+    // The response's Date header: the Worker's clock, 10 minutes behind this host's.
+    worker.responder = () => ({
+      status: 401,
+      json: { ok: false, error: "outside the replay window", field: "X-Witness-Timestamp" },
+      headers: { date: new Date(Date.now() - 600_000).toUTCString() },
+    });
+    const result = await runAgent(bundle, ["--once"], agentEnv(worker, host));
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/push failing: HTTP 401: outside the replay window \(field X-Witness-Timestamp\) \(this host's clock is 6\d\d s ahead of the Worker's: enable NTP, e\.g\. `sudo timedatectl set-ntp true`\)/);
+    const offset = Number(/clock is (\d+) s ahead/.exec(lines[0] ?? "")?.[1]);
+    expect(offset).toBeGreaterThanOrEqual(598);
+    expect(offset).toBeLessThanOrEqual(602);
+    expect(result.stderr).not.toContain("WITNESS_SECRET");
+  });
+
+  it("a Retry-After of a day is obeyed for 300 s at most, and says so", async () => {
+    host = await makeHostDir(worker.secret);
+    worker.responder = () => ({ status: 429, json: { ok: false, error: "slow down" }, headers: { "retry-after": "86400" } });
+    const agent = startAgent(bundle, [], agentEnv(worker, host, { WITNESS_INTERVAL: "2" }));
+    try {
+      await worker.waitForPings(1);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    } finally {
+      agent.child.kill("SIGTERM");
+    }
+    const { stderr } = await agent.exited;
+    expect(stderr).toContain("push failing: HTTP 429: slow down (the Worker asked to wait 86400 s; waiting 300 s, the most the agent waits)");
+    // And it does hold back (for the capped time): no second push within the interval.
+    expect(worker.pings).toHaveLength(1);
+  });
+
+  it("Retry-After, as seconds or as an HTTP date, is capped at MAX_RETRY_AFTER_MS", () => {
+    const now = Date.parse("2026-11-22T23:17:37Z");
+    expect(MAX_RETRY_AFTER_MS).toBe(300_000);
+    const tomorrow = new Date(now + 86_400_000).toUTCString();
+    for (const header of ["86400", tomorrow]) {
+      const outcome = classifyResponse(429, header, '{"ok":false,"error":"slow down"}', now, now);
+      expect(outcome).toMatchObject({ kind: "failed", retryAfterMs: 300_000, retryAfterAskedMs: 86_400_000 });
+    }
+    expect(classifyResponse(503, "7", "", now, now)).toMatchObject({ retryAfterMs: 7000 });
+    expect(classifyResponse(503, "7", "", now, now)).not.toHaveProperty("retryAfterAskedMs");
+  });
+
   it("--once exits 1 when nothing answers, after retrying within the interval", async () => {
     host = await makeHostDir(worker.secret);
     const port = await freePort();
@@ -94,6 +142,27 @@ describe("through an outage", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/push failing: network error: ECONNREFUSED/);
     expect(result.durationMs).toBeLessThan(5000);
+  });
+});
+
+describe("the agent's mode, as the Worker sees it", () => {
+  const sentMode = (index: number) => (JSON.parse(worker.pings[index]?.rawBody ?? "{}") as { agent?: { mode?: unknown } }).agent?.mode;
+
+  it("service in its loop, once with --once, check with --check; and the body stays valid v1", async () => {
+    host = await makeHostDir(worker.secret);
+    expect((await runAgent(bundle, ["--once"], agentEnv(worker, host))).code).toBe(0);
+    expect((await runAgent(bundle, ["--check"], agentEnv(worker, host))).code).toBe(0);
+    const agent = startAgent(bundle, [], agentEnv(worker, host, { WITNESS_INTERVAL: "1" }));
+    try {
+      await worker.waitForPings(3);
+    } finally {
+      agent.child.kill("SIGTERM");
+      await agent.exited;
+    }
+    expect([sentMode(0), sentMode(1), sentMode(2)]).toEqual(["once", "check", "service"]);
+    // The stand-in validates with the shared schema: every body was v1, and the agent's own check did not complain.
+    expect(worker.pings.every((ping) => ping.body !== undefined)).toBe(true);
+    expect(worker.pings[2]?.body?.agent).toMatchObject({ kind: "node", mode: "service" });
   });
 });
 
