@@ -20,6 +20,12 @@ MAX_FILE_TEXT_BYTES=8192
 MAX_BODY_BYTES=32768
 REQUEST_TIMEOUT_SECONDS=10
 MAX_ATTEMPTS=3
+# A Retry-After longer than this ends the run (the timer starts the next one) instead of
+# holding it: the header can come from anything between here and the Worker.
+MAX_RETRY_AFTER_SECONDS=30
+# A file caught empty or half-rewritten is read again after these pauses (seconds), as
+# the Node agent does; what persists is sent as it is.
+TORN_READ_RETRY_DELAYS="0.05 0.25"
 
 usage() {
   cat <<'EOF'
@@ -243,8 +249,35 @@ file_mtime_ms() {
 }
 
 # file_report PATH NAME FORCE_TOO_LARGE: writes $work/NAME.json (a FileReport) and
-# sets state_NAME. Every bad file is reported as what it is, never as ok.
+# sets state_NAME. Every bad file is reported as what it is, never as ok. A pipeline
+# that rewrites its file in place (truncate, then write) can be caught half way: such a
+# read gets a second look before it becomes a page at 3 AM.
 file_report() {
+  file_report_once "$@"
+  for pause in $TORN_READ_RETRY_DELAYS; do
+    looks_torn "$2" || return 0
+    sleep "$pause" 2>/dev/null || sleep 1
+    file_report_once "$@"
+  done
+}
+
+# The shell cannot parse JSON; these cheap signs catch a write in progress: empty, the
+# size changed while it was read, or the text does not end in "}" (both files are JSON
+# objects).
+looks_torn() { # NAME
+  eval "torn_state=\$state_$1 torn_changed=\$changed_$1"
+  case $torn_state in
+    empty) return 0 ;;
+    ok) ;;
+    *) return 1 ;;
+  esac
+  [ "$torn_changed" = no ] || return 0
+  [ "$(tr -d ' \t\r\n' < "$work/$1.copy" | tail -c 1)" = "}" ] || return 0
+  return 1
+}
+
+file_report_once() {
+  eval "changed_$2=no"
   path=$1 name=$2 out="$work/$2.json"
   if [ ! -e "$path" ]; then
     printf '{"state":"missing"}' > "$out"; eval "state_$name=missing"; return
@@ -267,6 +300,8 @@ file_report() {
     printf '{"state":"unreadable"%s,"error":"read failed"}' "$mtime_field" > "$out"; eval "state_$name=unreadable"; return
   fi
   size=$(wc -c < "$copy" | tr -d ' ')
+  size_now=$(wc -c < "$path" 2>/dev/null | tr -d ' ')
+  [ "$size_now" = "$size" ] || eval "changed_$name=yes"
   if [ "$size" -gt "$MAX_FILE_TEXT_BYTES" ] || [ "$3" = yes ]; then
     full=$(wc -c < "$path" 2>/dev/null | tr -d ' ')
     is_number "$full" || full=$size
@@ -329,9 +364,27 @@ load_state() {
   done < "$state_file"
 }
 
+# Without its state every run would look like a new agent start (seq 1, a new start
+# time, the outage forgotten), so a state file it cannot keep is a configuration error.
+state_fix() {
+  user=$(id -un 2>/dev/null) || user=$(id -u)
+  printf 'set WITNESS_STATE_FILE to a file in a directory %s can write, or make it so: mkdir -p %s && chown %s %s' "$user" "$1" "$user" "$1"
+}
+
+check_state_file() {
+  dir=$(dirname "$state_file")
+  [ ! -d "$state_file" ] || config_error "WITNESS_STATE_FILE $state_file is a directory; point it at a file, e.g. WITNESS_STATE_FILE=$state_file/agent.state"
+  mkdir -p "$dir" 2>/dev/null || config_error "cannot create $dir for WITNESS_STATE_FILE $state_file; $(state_fix "$dir")"
+  probe="$state_file.tmp.$$"
+  if (: > "$probe") 2>/dev/null; then rm -f "$probe"; else config_error "cannot write WITNESS_STATE_FILE $state_file; $(state_fix "$dir")"; fi
+  if [ -e "$state_file" ] && [ ! -r "$state_file" ]; then
+    config_error "cannot read WITNESS_STATE_FILE $state_file; $(state_fix "$dir")"
+  fi
+}
+
 save_state() {
   dir=$(dirname "$state_file")
-  mkdir -p "$dir" 2>/dev/null || { warn "cannot create $dir for WITNESS_STATE_FILE; seq and outage history will not be kept"; return 0; }
+  mkdir -p "$dir" 2>/dev/null || config_error "cannot create $dir for WITNESS_STATE_FILE $state_file; $(state_fix "$dir")"
   tmp="$state_file.tmp.$$"
   if {
     printf 'seq=%s\nstarted_at=%s\n' "$st_seq" "$st_started_at"
@@ -342,7 +395,7 @@ save_state() {
     :
   else
     rm -f "$tmp"
-    warn "cannot write WITNESS_STATE_FILE $state_file; seq and outage history will not be kept"
+    config_error "cannot write WITNESS_STATE_FILE $state_file; $(state_fix "$dir")"
   fi
 }
 
@@ -370,7 +423,7 @@ note_failure() {
   fi
   st_outage_error=$error
   if [ "$st_outage_failures" -eq 1 ] || [ "$error" != "$st_last_logged" ] || [ "$verbose" -eq 1 ]; then
-    warn "push failing: $error ($st_outage_failures failures since $(date -u +%H:%M:%SZ -d "@$((st_outage_since / 1000))" 2>/dev/null || echo the first))"
+    warn "push failing: $error${2:-} ($st_outage_failures failures since $(date -u +%H:%M:%SZ -d "@$((st_outage_since / 1000))" 2>/dev/null || echo the first))"
     st_last_logged=$error
   fi
 }
@@ -406,7 +459,7 @@ build_body() {
     file_report "$circuit_path" circuit "$force_circuit"
     {
       printf '{"v":1,"seq":%s,"sentAt":%s,' "$st_seq" "$(now_ms)"
-      printf '"agent":{"version":"%s","startedAt":%s,"bootId":"%s","kind":"shell"},' "$VERSION" "$st_started_at" "$boot"
+      printf '"agent":{"version":"%s","startedAt":%s,"bootId":"%s","kind":"shell","mode":"service"},' "$VERSION" "$st_started_at" "$boot"
       printf '"lastPushOutage":%s,"files":{"heartbeat":' "$(outage_json)"
       cat "$work/heartbeat.json"
       printf ',"circuit":'
@@ -441,12 +494,15 @@ push_attempt() {
     --data-binary "@$work/body" "$ping_url" 2> "$work/curl-error")
   curl_status=$?
   retry_after=
+  # For the log only: the failure itself (kept in the state, sent as lastError) stays short.
+  hint=
   if [ "$curl_status" -ne 0 ]; then
     result=retry
     failure="network error: $(head -n 1 "$work/curl-error" | sed 's/^curl: ([0-9]*) //')"
     return
   fi
   worker_error=$(sed -n 's/.*"error"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$work/response" | head -n 1)
+  worker_field=$(sed -n 's/.*"field"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$work/response" | head -n 1)
   case $http_status in
     200)
       if grep -q '"ok"[[:space:]]*:[[:space:]]*true' "$work/response"; then
@@ -462,16 +518,39 @@ push_attempt() {
     *)
       result=rejected
       failure="HTTP $http_status${worker_error:+: $worker_error}"
-      case "$http_status:$worker_error" in
-        401:*[Tt]imestamp* | 401:*clock*) failure="$failure (this host's clock may be wrong: check NTP)" ;;
-        401:*) failure="$failure (check WITNESS_SECRET)" ;;
-        404:*) failure="$failure (is WITNESS_HOST declared in the Worker's configuration?)" ;;
+      case "$http_status:$worker_field:$worker_error" in
+        401:[Xx]-[Ww]itness-[Tt]imestamp:* | 401:*[Tt]imestamp* | 401:*[Cc]lock*) hint=$(clock_hint "$timestamp") ;;
+        401:*) hint=" (check that WITNESS_SECRET is the one printed by npm run host-secret -- <host>)" ;;
+        404:*) hint=" (is WITNESS_HOST declared in the Worker's configuration?)" ;;
       esac ;;
   esac
 }
 
+# The Worker refused our time, not our secret: say how far off the clock is (from the
+# response's Date header) and how to fix it.
+clock_hint() { # TIMESTAMP_MS
+  server_date=$(tr -d '\r' < "$work/headers" | sed -n 's/^[Dd][Aa][Tt][Ee]:[[:space:]]*//p' | tail -n 1)
+  server_s=
+  if [ -n "$server_date" ]; then
+    server_s=$(date -u -d "$server_date" +%s 2>/dev/null) ||
+      server_s=$(date -u -j -f '%a, %d %b %Y %H:%M:%S GMT' "$server_date" +%s 2>/dev/null) || server_s=
+  fi
+  case $(uname -s 2>/dev/null) in
+    Darwin) ntp="sudo sntp -sS time.apple.com" ;;
+    *) ntp="sudo timedatectl set-ntp true" ;;
+  esac
+  if is_number "$server_s"; then
+    offset=$(( $1 / 1000 - server_s ))
+    if [ "$offset" -ge 0 ]; then off="$offset s ahead of"; else off="$(( -offset )) s behind"; fi
+    printf " (this host's clock is %s the Worker's: enable NTP, e.g. %s)" "$off" "$ntp"
+  else
+    printf " (this host's clock is outside the Worker's replay window: enable NTP, e.g. %s)" "$ntp"
+  fi
+}
+
 random_second() { awk 'BEGIN { srand(); print int(rand() * 2) }'; }
 
+check_state_file
 load_state
 is_number "$st_started_at" || st_started_at=$(now_ms)
 boot=$(boot_id)
@@ -490,12 +569,12 @@ while :; do
     exit_code=0
     break
   fi
-  note_failure "$failure"
+  note_failure "$failure" "$hint"
   [ "$result" = retry ] || break
   [ "$attempt" -lt "$MAX_ATTEMPTS" ] || break
   delay=$((attempt + $(random_second)))
   if is_number "${retry_after:-}" && [ "$retry_after" -gt "$delay" ]; then
-    [ "$retry_after" -le 30 ] || break
+    [ "$retry_after" -le "$MAX_RETRY_AFTER_SECONDS" ] || break
     delay=$retry_after
   fi
   save_state
