@@ -106,11 +106,12 @@ interface Observation {
 
 
 /**
- * A host whose last ping is older than its interval and this margin may have stopped
- * pinging: its heartbeat's age then says nothing about the pipeline (a silent host is
- * DARK, never STALE), so stale is left as it was until a ping or darkAfter decides.
+ * Once a host's next ping is overdue (its last is more than an interval and this margin
+ * old) it may have stopped pinging: its stored heartbeat's age then says nothing about
+ * the pipeline (a silent host is DARK, never STALE), so stale is left as it was until
+ * the next ping or darkAfter decides. Zero: the next ping itself judges a late one.
  */
-export const PING_GRACE_SECONDS = 10;
+export const PING_GRACE_SECONDS = 0;
 
 /** When the host's silence started counting: its last ping, or when listening (re)started. */
 export function silentSince(record: PingRecord | null, firstJudgedAt: number, listeningSince: number): number {

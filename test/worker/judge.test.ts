@@ -21,8 +21,19 @@ const NEW_YORK = {
   holidays: ["2026-11-26"],
 };
 
+/**
+ * Most tables here judge one thing at a time: hosts ping every 60 s and every condition
+ * pages on its first observation unless a test says otherwise (confirmation has its own
+ * describe block below).
+ */
+const ONE_OBSERVATION = { failing: 1, heartbeatUnreadable: 1, circuitUnreadable: 1, skewed: 1 };
+
 function setup(input: TestConfigInput = {}): { config: Config; host: HostConfig } {
-  const config = testConfig(input);
+  const config = testConfig({
+    ...input,
+    timing: { confirmPings: ONE_OBSERVATION, ...input.timing },
+    defaults: { intervalSeconds: 60, ...input.defaults },
+  });
   const host = config.hosts[0];
   if (host === undefined) throw new Error("test config has no host");
   return { config, host };
@@ -31,6 +42,7 @@ function setup(input: TestConfigInput = {}): { config: Config; host: HostConfig 
 /** Runs the judge tick after tick like the cron does, threading the judgement through. */
 class Ticks {
   previous: HostJudgement | undefined;
+  private lastRecord: PingRecord | null = null;
   readonly config: Config;
   readonly host: HostConfig;
 
@@ -38,9 +50,16 @@ class Ticks {
     ({ config: this.config, host: this.host } = setup(input));
   }
 
-  /** One tick at `now` reading `record`; returns the lines the phone would show. */
+  /**
+   * The judge at `now` with `record` as the last ping: a ping arriving (its contents
+   * observed) when it was received at `now`, else only time passing. Returns the lines
+   * the phone would show.
+   */
   at(now: number, record: PingRecord | null, operator: OperatorView = NOBODY): string[] {
-    const result = judgeHost({ host: this.host, config: this.config, record, previous: this.previous, operator, now });
+    // A record not seen before is a ping arriving; the same record again is time passing.
+    const observed = record !== null && record !== this.lastRecord ? "ping" : "time";
+    this.lastRecord = record;
+    const result = judgeHost({ host: this.host, config: this.config, record, previous: this.previous, operator, observed, listeningSince: 0, now });
     this.previous = result.judgement;
     return result.events.map(eventLine);
   }
@@ -60,76 +79,73 @@ function beatRecord(receivedAt: number, beatAt: number, status = "ok", circuit?:
 }
 
 function observed(input: TestConfigInput, record: PingRecord | null, now: number): Map<ConditionKind, string> {
-  const { config, host } = setup(input);
-  return observe({ host, config, record, now, evidenceAt: null, firstJudgedAt: T0 }).present;
+  const { host } = setup(input);
+  return observe({ host, record, now, observed: "ping", listeningSince: 0, firstJudgedAt: T0 }).present;
 }
 
 describe("dark", () => {
-  // paid defaults: interval 60 + refresh 60 + KV lag 60 + cron 60 = darkAfter 240 s
+  // 60 s pings: darkAfter defaults to two missed pings and 15 s = 135 s.
   it.each([
-    ["1 s before darkAfter", 239, undefined],
-    ["exactly at darkAfter", 240, undefined],
-    ["1 s after darkAfter", 241, "no ping for 4 min (dark after 4 min)"],
+    ["1 s before darkAfter", 134, undefined],
+    ["exactly at darkAfter", 135, undefined],
+    ["1 s after darkAfter", 136, "no ping for 2 min (dark after 2 min)"],
   ])("%s", (_label, secondsSincePing, expected) => {
     const present = observed({}, makeRecord({ receivedAt: T0 }), T0 + secondsSincePing * SECOND);
     expect(present.get("dark")).toBe(expected);
   });
 
-  it("holds the page until confirmSeconds have passed, then pages once", () => {
+  it("pages the moment darkAfter has passed, once: every ping is kept, so one observation cannot lie", () => {
     const ticks = new Ticks();
     const record = makeRecord({ receivedAt: T0 });
-    expect(ticks.at(T0 + 10 * SECOND, record)).toEqual([]);
-    expect(ticks.at(T0 + 241 * SECOND, record)).toEqual([]);
-    expect(ticks.condition("dark")).toMatchObject({ openedAt: T0 + 241 * SECOND, pagedAt: null });
-    expect(ticks.at(T0 + 300 * SECOND, record)).toEqual([]); // 59 s after opening
-    expect(ticks.at(T0 + 301 * SECOND, record)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 5 min (dark after 4 min)"]);
-    expect(ticks.at(T0 + 361 * SECOND, record)).toEqual([]);
+    expect(ticks.at(T0, record)).toEqual([]);
+    expect(ticks.at(T0 + 135 * SECOND, record)).toEqual([]);
+    expect(ticks.at(T0 + 136 * SECOND, record)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 2 min (dark after 2 min)"]);
+    expect(ticks.at(T0 + 137 * SECOND, record)).toEqual([]);
     expect(ticks.at(T0 + 20 * MINUTE, record)).toEqual([]);
-  });
-
-  it("drops quietly a dark spell shorter than the confirmation (one stale read)", () => {
-    const ticks = new Ticks();
-    ticks.at(T0 + 10 * SECOND, makeRecord({ receivedAt: T0 }));
-    expect(ticks.at(T0 + 241 * SECOND, makeRecord({ receivedAt: T0 }))).toEqual([]);
-    expect(ticks.at(T0 + 290 * SECOND, makeRecord({ receivedAt: T0 + 280 * SECOND }))).toEqual([]);
-    expect(ticks.open()).toEqual([]);
   });
 
   it("pages a host that never pinged once its grace from the first judgement has passed", () => {
     const ticks = new Ticks();
     expect(ticks.at(T0, null)).toEqual([]);
     expect(ticks.previous?.firstJudgedAt).toBe(T0);
-    expect(ticks.at(T0 + 240 * SECOND, null)).toEqual([]);
-    expect(ticks.at(T0 + 241 * SECOND, null)).toEqual([]);
-    expect(ticks.condition("dark")?.detail).toBe("never pinged since the monitor started watching 4 min ago");
-    expect(ticks.at(T0 + 301 * SECOND, null)).toEqual(["🔴 <b>alpha</b> DARK: never pinged since the monitor started watching 5 min ago"]);
+    expect(ticks.at(T0 + 135 * SECOND, null)).toEqual([]);
+    expect(ticks.at(T0 + 136 * SECOND, null)).toEqual(["🔴 <b>alpha</b> DARK: never pinged since the monitor started watching 2 min ago"]);
     expect(ticks.at(T0 + 400 * SECOND, null)).toEqual([]);
+  });
+
+  it("counts silence only while the monitor could listen (after it was unreachable, from when it hears again)", () => {
+    const { config, host } = setup();
+    const record = makeRecord({ receivedAt: T0 });
+    const judge = (now: number, listeningSince: number) =>
+      judgeHost({ host, config, record, previous: undefined, operator: NOBODY, observed: "time", listeningSince, now }).events.map(eventLine);
+    // Unreachable from T0 + 10 s until T0 + 2 h: the silence before that does not count.
+    expect(judge(T0 + 2 * HOUR, T0 + 2 * HOUR)).toEqual([]);
+    expect(judge(T0 + 2 * HOUR + 135 * SECOND, T0 + 2 * HOUR)).toEqual([]);
+    expect(judge(T0 + 2 * HOUR + 136 * SECOND, T0 + 2 * HOUR)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 2 min (dark after 2 min)"]);
   });
 
   it("keeps content conditions frozen while dark (a tripped circuit neither recovers nor repeats alarms)", () => {
     const ticks = new Ticks();
     const paused = makeRecord({ receivedAt: T0, body: { files: filesWith(T0 - 30 * SECOND, "ok", circuitFile({ paused: true, reason: "manual" })) } });
-    expect(ticks.at(T0 + 10 * SECOND, paused)).toEqual(["🔴 <b>alpha</b> CIRCUIT TRIPPED: circuit paused: manual"]);
-    ticks.at(T0 + 241 * SECOND, paused);
-    expect(ticks.at(T0 + 301 * SECOND, paused)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 5 min (dark after 4 min)"]);
+    expect(ticks.at(T0, paused)).toEqual(["🔴 <b>alpha</b> CIRCUIT TRIPPED: circuit paused: manual"]);
+    expect(ticks.at(T0 + 136 * SECOND, paused)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 2 min (dark after 2 min)"]);
     expect(ticks.open().sort()).toEqual(["dark", "tripped"]);
   });
 });
 
 describe("a host whose pings stop", () => {
-  it("pages DARK, not STALE first: the stored heartbeat only ages because nothing rewrites it", () => {
-    // maxAge at its minimum (interval + KV lag + cron) and no confirmation, so a stale
-    // judgement of the silent record would page at once.
-    const ticks = new Ticks({ timing: { confirmSeconds: 0 }, hosts: [{ id: "alpha", maxAgeInSessionSeconds: 180 }] });
-    const last = beatRecord(T0, T0 - 30 * SECOND);
-    const lines = [10, 70, 130, 190, 250, 310].flatMap((seconds) => ticks.at(T0 + seconds * SECOND, last));
-    expect(lines).toEqual(["🔴 <b>alpha</b> DARK: no ping for 4 min (dark after 4 min)"]);
+  it("pages DARK, never STALE: a silent host's heartbeat only ages because nothing new arrives", () => {
+    // maxAge at its minimum (interval + 10 s), so a stale judgement of the silent record would page.
+    const ticks = new Ticks({ hosts: [{ id: "alpha", maxAgeInSessionSeconds: 70 }] });
+    const last = beatRecord(T0, T0 - 5 * SECOND);
+    const lines = [0, 30, 66, 71, 100, 136].flatMap((seconds) => ticks.at(T0 + seconds * SECOND, last));
+    expect(lines).toEqual(["🔴 <b>alpha</b> DARK: no ping for 2 min (dark after 2 min)"]);
   });
 
   it("still pages STALE while pings arrive and the heartbeat does not advance", () => {
-    const ticks = new Ticks({ timing: { confirmSeconds: 0 }, hosts: [{ id: "alpha", maxAgeInSessionSeconds: 180 }] });
+    const ticks = new Ticks({ hosts: [{ id: "alpha", maxAgeInSessionSeconds: 180 }] });
     const beatAt = T0 - 30 * SECOND;
-    const lines = [10, 70, 130, 190].flatMap((seconds) => ticks.at(T0 + seconds * SECOND, beatRecord(T0 + (seconds - 10) * SECOND, beatAt)));
+    const lines = [0, 60, 120, 180].flatMap((seconds) => ticks.at(T0 + seconds * SECOND, beatRecord(T0 + seconds * SECOND, beatAt)));
     expect(lines).toEqual(["🔴 <b>alpha</b> STALE: heartbeat 4 min old (limit 3 min in session)"]);
   });
 });
@@ -140,9 +156,8 @@ describe("dark recovery says what the agent reported about the gap", () => {
   function darkThenBack(back: Partial<PingBody>, first: Partial<PingBody> = {}): string[] {
     const ticks = new Ticks();
     const last = makeRecord({ receivedAt: T0, body: first });
-    ticks.at(T0 + 10 * SECOND, last);
-    ticks.at(T0 + 241 * SECOND, last);
-    expect(ticks.at(T0 + 301 * SECOND, last)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 5 min (dark after 4 min)"]);
+    ticks.at(T0, last);
+    expect(ticks.at(T0 + 136 * SECOND, last)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 2 min (dark after 2 min)"]);
     return ticks.at(T0 + 20 * MINUTE + 10 * SECOND, makeRecord({ receivedAt: T0 + 20 * MINUTE, body: { seq: 2, ...back } }));
   }
 
@@ -192,8 +207,8 @@ describe("stale, by the trading calendar (America/New_York, 09:30-16:00, Thanksg
   const calendar = (out: number | null, inSession = 900): TestConfigInput => ({
     hosts: [{ id: "alpha", calendar: NEW_YORK, maxAgeInSessionSeconds: inSession, maxAgeOutOfSessionSeconds: out }],
   });
-  /** Pinged 100 s before `now`, carrying a heartbeat that beat `ageSeconds` before `now`. */
-  const agedAt = (now: number, ageSeconds: number) => beatRecord(now - 100 * SECOND, now - ageSeconds * SECOND);
+  /** Pinged 30 s before `now`, carrying a heartbeat that beat `ageSeconds` before `now`. */
+  const agedAt = (now: number, ageSeconds: number) => beatRecord(now - 30 * SECOND, now - ageSeconds * SECOND);
 
   it.each([
     ["in session, 1 s under the limit", calendar(null), inSessionAt, 899, undefined],
@@ -211,15 +226,15 @@ describe("stale, by the trading calendar (America/New_York, 09:30-16:00, Thanksg
     const now = inSessionAt;
     // The host clock runs 10 min ahead; its heartbeat is 800 s old by that clock.
     const ahead = makeRecord({
-      receivedAt: now - 100 * SECOND,
+      receivedAt: now - 30 * SECOND,
       skewMs: 10 * MINUTE,
-      body: { files: filesWith(now - 100 * SECOND + 10 * MINUTE - 800 * SECOND) },
+      body: { files: filesWith(now - 30 * SECOND + 10 * MINUTE - 800 * SECOND) },
     });
     expect(observed(calendar(null), ahead, now).get("stale")).toBeUndefined();
     const behind = makeRecord({
-      receivedAt: now - 100 * SECOND,
+      receivedAt: now - 30 * SECOND,
       skewMs: -10 * MINUTE,
-      body: { files: filesWith(now - 100 * SECOND - 10 * MINUTE - 802 * SECOND) },
+      body: { files: filesWith(now - 30 * SECOND - 10 * MINUTE - 872 * SECOND) },
     });
     expect(observed(calendar(null), behind, now).get("stale")).toBe("heartbeat 15 min old (limit 15 min in session)");
   });
@@ -238,10 +253,10 @@ describe("stale, by the trading calendar (America/New_York, 09:30-16:00, Thanksg
     expect(observed(calendar(null), overnight(now), now).get("stale")).toBe(expected);
   });
 
-  it("pages a stale heartbeat only after confirmation, and says so when it is fresh again", () => {
+  it("pages a stale heartbeat the moment it crosses the limit (measured, not observed: no confirmation), and says so when it is fresh again", () => {
     const ticks = new Ticks(calendar(null));
-    expect(ticks.at(wednesdayOpen + 901 * SECOND, overnight(wednesdayOpen + 901 * SECOND))).toEqual([]);
-    expect(ticks.at(wednesdayOpen + 961 * SECOND, overnight(wednesdayOpen + 961 * SECOND))).toEqual([
+    expect(ticks.at(wednesdayOpen + 900 * SECOND, overnight(wednesdayOpen + 900 * SECOND))).toEqual([]);
+    expect(ticks.at(wednesdayOpen + 901 * SECOND, overnight(wednesdayOpen + 901 * SECOND))).toEqual([
       "🔴 <b>alpha</b> STALE: heartbeat 17.8 h old (limit 15 min in session)",
     ]);
     const fresh = beatRecord(wednesdayOpen + 20 * MINUTE, wednesdayOpen + 20 * MINUTE - 30 * SECOND);
@@ -254,11 +269,11 @@ describe("stale, by the trading calendar (America/New_York, 09:30-16:00, Thanksg
     const ticks = new Ticks({ ...calendar(null), alerts: { repeatMinutes: 0 } });
     const lastBeat = Date.UTC(2026, 10, 24, 19, 0); // Tue 14:00 EST, then the pipeline hangs
     const at = (now: number) => ticks.at(now, beatRecord(now - 30 * SECOND, lastBeat));
-    at(Date.UTC(2026, 10, 24, 19, 20));
-    expect(at(Date.UTC(2026, 10, 24, 19, 21))).toEqual(["🔴 <b>alpha</b> STALE: heartbeat 21 min old (limit 15 min in session)"]);
+    expect(at(Date.UTC(2026, 10, 24, 19, 15))).toEqual([]);
+    expect(at(Date.UTC(2026, 10, 24, 19, 16))).toEqual(["🔴 <b>alpha</b> STALE: heartbeat 16 min old (limit 15 min in session)"]);
     expect(at(Date.UTC(2026, 10, 24, 20, 59))).toEqual([]);
     expect(at(Date.UTC(2026, 10, 24, 21, 0))).toEqual([
-      "✅ <b>alpha</b> STALE over after 100 min: the session closed and stale checks are off outside sessions; the heartbeat is still 2.0 h old",
+      "✅ <b>alpha</b> STALE over after 104 min: the session closed and stale checks are off outside sessions; the heartbeat is still 2.0 h old",
     ]);
   });
 
@@ -394,7 +409,7 @@ describe("tripped and resumed", () => {
   });
 
   it("reminds once a day at reminderAt local time while the circuit stays paused", () => {
-    const ticks = new Ticks({ hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
+    const ticks = new Ticks({ alerts: { timezone: "America/New_York" }, hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
     const at = (now: number) => ticks.at(now, beatRecord(now - 30 * SECOND, now - 40 * SECOND, "ok", paused));
     const reminder = "⏸️ <b>alpha</b> still CIRCUIT TRIPPED: circuit paused: heartbeat stale: 1200s &gt; 900s since 2026-11-22T23:17:37.660Z";
     expect(at(Date.UTC(2026, 10, 24, 15, 0))).toEqual([alert]); // Tue 10:00 EST
@@ -409,7 +424,7 @@ describe("tripped and resumed", () => {
   });
 
   it("an ack stops nothing about the daily reminder: the point is not to forget a paused circuit", () => {
-    const ticks = new Ticks({ hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
+    const ticks = new Ticks({ alerts: { timezone: "America/New_York" }, hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
     const openedAt = Date.UTC(2026, 10, 24, 15, 0);
     const acked: OperatorView = { acked: [incidentId("alpha", "tripped", openedAt)], mutedUntil: null };
     const at = (now: number, operator: OperatorView) => ticks.at(now, beatRecord(now - 30 * SECOND, now - 40 * SECOND, "ok", paused), operator);
@@ -422,7 +437,7 @@ describe("tripped and resumed", () => {
   });
 
   it("reminds at 09:00 local time across the DST change (14:00 UTC after the fall-back, not 13:00)", () => {
-    const ticks = new Ticks({ hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
+    const ticks = new Ticks({ alerts: { timezone: "America/New_York" }, hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
     const at = (now: number) => ticks.at(now, beatRecord(now - 30 * SECOND, now - 40 * SECOND, "ok", paused));
     const reminder = "⏸️ <b>alpha</b> still CIRCUIT TRIPPED: circuit paused: heartbeat stale: 1200s &gt; 900s since 2026-11-22T23:17:37.660Z";
     expect(at(Date.UTC(2026, 9, 31, 16, 0))).toEqual([alert]); // Sat 12:00 EDT
@@ -444,7 +459,7 @@ describe("skew", () => {
   });
 
   it("a clock hovering at the limit pages once and does not flap; it clears only well inside the limit", () => {
-    const ticks = new Ticks();
+    const ticks = new Ticks({ timing: { confirmPings: { ...ONE_OBSERVATION, skewed: 2 } } });
     const lines: string[] = [];
     for (let minute = 0; minute < 30; minute++) {
       const receivedAt = T0 + minute * MINUTE;
@@ -457,8 +472,8 @@ describe("skew", () => {
     ]);
   });
 
-  it("pages after confirmation and recovers when the clock is fixed", () => {
-    const ticks = new Ticks();
+  it("pages on the second ping that shows it (latency can fake one) and recovers when the clock is fixed", () => {
+    const ticks = new Ticks({ timing: { confirmPings: { ...ONE_OBSERVATION, skewed: 2 } } });
     expect(ticks.at(T0 + 10 * SECOND, makeRecord({ receivedAt: T0, skewMs: -6_000 }))).toEqual([]);
     expect(ticks.at(T0 + 70 * SECOND, makeRecord({ receivedAt: T0 + MINUTE, skewMs: -6_000 }))).toEqual([
       "🔴 <b>alpha</b> CLOCK SKEW: host clock behind by 6.0 s (limit 5 s)",
@@ -522,55 +537,65 @@ describe("repeats, acks and mutes", () => {
   });
 });
 
-describe("a stale (older) KV read cannot open, close or re-open anything", () => {
-  const paused = circuitFile({ paused: true, reason: "manual" });
-  const trippedAlert = "🔴 <b>alpha</b> CIRCUIT TRIPPED: circuit paused: manual";
+describe("the first reminder of a paused circuit (the operator's morning, not the exchange's)", () => {
+  const paused = circuitFile({ paused: true, reason: "manual", since: T0 / 1000 });
+  const at = (ticks: Ticks, now: number) => ticks.at(now, beatRecord(now - 10 * SECOND, now - 20 * SECOND, "ok", paused));
+  const reminder = "⏸️ <b>alpha</b> still CIRCUIT TRIPPED: circuit paused: manual since 2026-11-24T14:00:00Z";
 
-  it("cannot close: an older unpaused record after a paused one", () => {
-    const ticks = new Ticks();
-    const older = beatRecord(T0 - MINUTE, T0 - 70 * SECOND);
-    const newer = beatRecord(T0, T0 - 10 * SECOND, "ok", paused);
-    ticks.at(T0 - 50 * SECOND, older);
-    expect(ticks.at(T0 + 10 * SECOND, newer)).toEqual([trippedAlert]);
-    expect(ticks.at(T0 + 70 * SECOND, older)).toEqual([]);
-    expect(ticks.open()).toEqual(["tripped"]);
+  it.each([
+    // Tripped at 03:00 Berlin with reminderAt 09:00: reminded that morning, not the next.
+    ["tripped before the reminder time: reminded the same morning", Date.UTC(2026, 10, 25, 2, 0), Date.UTC(2026, 10, 25, 7, 59), Date.UTC(2026, 10, 25, 8, 0)],
+    // Tripped at 10:00 Berlin: the first reminder is the next morning.
+    ["tripped after the reminder time: reminded the next morning", Date.UTC(2026, 10, 25, 9, 0), Date.UTC(2026, 10, 26, 7, 59), Date.UTC(2026, 10, 26, 8, 0)],
+    // Berlin leaves summer time on 2026-10-25: 09:00 is 07:00 UTC before, 08:00 UTC after.
+    ["across the autumn DST change", Date.UTC(2026, 9, 25, 2, 0), Date.UTC(2026, 9, 25, 7, 59), Date.UTC(2026, 9, 25, 8, 0)],
+  ])("%s", (_label, trippedAt, justBefore, reminderAt) => {
+    // The host trades in New York; the operator sleeps in Berlin: alerts.timezone decides.
+    const ticks = new Ticks({ alerts: { timezone: "Europe/Berlin" }, hosts: [{ id: "alpha", calendar: NEW_YORK, reminderAt: "09:00" }] });
+    expect(at(ticks, trippedAt)).toHaveLength(1);
+    expect(at(ticks, justBefore)).toEqual([]);
+    expect(at(ticks, reminderAt)).toEqual([reminder]);
+    expect(at(ticks, reminderAt + MINUTE)).toEqual([]);
+  });
+});
+
+describe("confirmation by consecutive pings (flap damping)", () => {
+  const halted = (receivedAt: number) => beatRecord(receivedAt, receivedAt - 5 * SECOND, "halted");
+  const healthy = (receivedAt: number) => beatRecord(receivedAt, receivedAt - 5 * SECOND);
+  const defaults = { timing: { confirmPings: { failing: 2, heartbeatUnreadable: 2, circuitUnreadable: 2, skewed: 2 } } };
+
+  it("a failing status pages on the second ping that shows it, not the first", () => {
+    const ticks = new Ticks(defaults);
+    const first = halted(T0);
+    expect(ticks.at(T0, first)).toEqual([]);
+    expect(ticks.at(T0 + 30 * SECOND, first)).toEqual([]); // time passing is no new observation
+    expect(ticks.at(T0 + MINUTE, halted(T0 + MINUTE))).toEqual(["🔴 <b>alpha</b> FAILING: status &quot;halted&quot;"]);
   });
 
-  it("cannot re-open: an older paused record after the resume", () => {
-    const ticks = new Ticks();
-    const trip = beatRecord(T0, T0 - 10 * SECOND, "ok", paused);
-    ticks.at(T0 + 10 * SECOND, trip);
-    expect(ticks.at(T0 + 70 * SECOND, beatRecord(T0 + MINUTE, T0 + 50 * SECOND))).toEqual([
-      "✅ <b>alpha</b> CIRCUIT TRIPPED over after 1 min: circuit.json removed: trading resumed",
+  it("one bad ping between good ones is dropped quietly: no page, no recovery", () => {
+    const ticks = new Ticks(defaults);
+    const lines = [healthy(T0), halted(T0 + MINUTE), healthy(T0 + 2 * MINUTE), halted(T0 + 3 * MINUTE), healthy(T0 + 4 * MINUTE)].flatMap((record) =>
+      ticks.at(record.receivedAt, record),
+    );
+    expect(lines).toEqual([]);
+    expect(ticks.open()).toEqual([]);
+  });
+
+  it("a half-written heartbeat seen once does not page; seen twice it does", () => {
+    const ticks = new Ticks(defaults);
+    const corrupt = (receivedAt: number) => makeRecord({ receivedAt, body: { files: { heartbeat: rawFile('{"at": 17'), circuit: { state: "missing" } } } });
+    expect(ticks.at(T0, corrupt(T0))).toEqual([]);
+    expect(ticks.at(T0 + MINUTE, healthy(T0 + MINUTE))).toEqual([]);
+    expect(ticks.at(T0 + 2 * MINUTE, corrupt(T0 + 2 * MINUTE))).toEqual([]);
+    expect(ticks.at(T0 + 3 * MINUTE, corrupt(T0 + 3 * MINUTE))).toEqual([
+      '🔴 <b>alpha</b> HEARTBEAT UNREADABLE: heartbeat.json corrupt: not JSON (truncated write?): {&quot;at&quot;: 17',
     ]);
-    expect(ticks.at(T0 + 130 * SECOND, trip)).toEqual([]);
-    expect(ticks.at(T0 + 190 * SECOND, trip)).toEqual([]);
-    expect(ticks.open()).toEqual([]);
   });
 
-  it("cannot re-open dark: the pre-outage record read after the host came back", () => {
-    const ticks = new Ticks();
-    const beforeGap = makeRecord({ receivedAt: T0 });
-    ticks.at(T0 + 10 * SECOND, beforeGap);
-    ticks.at(T0 + 241 * SECOND, beforeGap);
-    ticks.at(T0 + 301 * SECOND, beforeGap);
-    expect(ticks.at(T0 + 10 * MINUTE, makeRecord({ receivedAt: T0 + 9 * MINUTE, body: { seq: 9 } }))).toHaveLength(1);
-    // Until 4 min after the newer record, the older copy cannot make the host look dark.
-    for (let minute = 11; minute <= 13; minute++) expect(ticks.at(T0 + minute * MINUTE, beforeGap)).toEqual([]);
-    expect(ticks.open()).toEqual([]);
-  });
-
-  it("cannot open: an older record read after a newer one with nothing new in it", () => {
-    const ticks = new Ticks();
-    // The heartbeat in the older record is 800 s old; the newer one is fresh.
-    const older = beatRecord(T0, T0 - 800 * SECOND);
-    const newer = beatRecord(T0 + 5 * MINUTE, T0 + 5 * MINUTE - 30 * SECOND);
-    expect(ticks.at(T0 + 10 * SECOND, older)).toEqual([]);
-    expect(ticks.at(T0 + 5 * MINUTE + 10 * SECOND, newer)).toEqual([]);
-    // Two ticks in a row read the older copy (KV lag past a minute): neither dark nor stale.
-    expect(ticks.at(T0 + 6 * MINUTE, older)).toEqual([]);
-    expect(ticks.at(T0 + 7 * MINUTE, older)).toEqual([]);
-    expect(ticks.open()).toEqual([]);
+  it("a circuit trip is a deliberate act: it pages on the first ping that shows it", () => {
+    const ticks = new Ticks(defaults);
+    const paused = beatRecord(T0, T0 - 5 * SECOND, "ok", circuitFile({ paused: true, reason: "manual" }));
+    expect(ticks.at(T0, paused)).toEqual(["🔴 <b>alpha</b> CIRCUIT TRIPPED: circuit paused: manual"]);
   });
 });
 
