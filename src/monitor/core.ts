@@ -84,6 +84,8 @@ export class MonitorCore {
   private readonly dueAt = new Map<string, number | null>();
   /** The alarm as last set or read; null when none is armed. */
   private armedAt: number | null = null;
+  /** The Telegram delivery under way, if any (see deliver). */
+  private delivering: Promise<number> | null = null;
 
   constructor(deps: MonitorDeps) {
     this.deps = deps;
@@ -121,7 +123,7 @@ export class MonitorCore {
     const agent = input.body.agent;
     const replay = replayVerdict(previous.agents, agent.bootId, agent.startedAt, input.body.seq);
     if (replay !== null) return { status: 401, error: replay };
-    const tooSoon = rateVerdict(previous, host, agent.bootId, agent.startedAt, now);
+    const tooSoon = rateVerdict(previous, host, agent.bootId, agent.startedAt, input.sentAt, now);
     if (tooSoon !== null) return { status: 429, error: tooSoon.error, retryAfterSeconds: tooSoon.retryAfterSeconds };
 
     const fromPing = recordFromPing(host.id, input.body, input.sentAt, now);
@@ -135,7 +137,7 @@ export class MonitorCore {
     // its files say what they say, but it does not displace the service's identity.
     const oneShot = agent.mode === "once" || agent.mode === "check";
     const service = oneShot && previous.record !== null ? { ...record, agent: previous.record.agent, seq: previous.record.seq } : record;
-    const agents = rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now }, now, this.config.timing.replayWindowSeconds * 1000);
+    const agents = rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt }, now, this.config.timing.replayWindowSeconds * 1000);
 
     const plan = planHost(this.config, host, { ...previous, record: service, agents }, "ping", this.meta.listeningSince, now);
     const messages = [...(resumed === null ? [] : [{ text: resumed }]), ...planMessages(this.config, plan.events, plan.notes)];
@@ -357,6 +359,24 @@ export class MonitorCore {
    * that cannot go now, so later pages never overtake it.
    */
   private async deliver(now: number): Promise<number> {
+    // A Durable Object takes other requests while one awaits a fetch: a cron or a second
+    // alarm arriving mid-send would read the same outbox head and send it again. One
+    // delivery at a time; a run that finds one under way waits for it, then sends the rest.
+    let waited = false;
+    while (this.delivering !== null) {
+      waited = true;
+      await this.delivering.catch(() => 0);
+    }
+    const run = this.deliverQueued(waited ? this.deps.now() : now);
+    this.delivering = run;
+    try {
+      return await run;
+    } finally {
+      if (this.delivering === run) this.delivering = null;
+    }
+  }
+
+  private async deliverQueued(now: number): Promise<number> {
     const telegram = new TelegramClient(this.config.telegram.baseUrl, this.deps.telegramToken, this.deps.fetch);
     let delivered = 0;
     for (let sends = 0; sends < MAX_SENDS_PER_RUN; sends++) {
@@ -552,25 +572,29 @@ function rememberAgent(agents: readonly AgentSeen[], seen: AgentSeen, now: numbe
 
 /**
  * A host pinging faster than half its interval is misconfigured: answered 429 without a
- * write, so one agent cannot spend the account's quota.
+ * write, so one agent cannot spend the account's quota. Counted on the agent's own
+ * (signed) clock per agent process, so a --check run beside the service is not the
+ * service pinging twice; any two pings of a host under a second apart are a burst.
  */
 function rateVerdict(
   previous: HostState,
   host: HostConfig,
   bootId: string,
   startedAt: number,
+  sentAt: number,
   now: number,
 ): { error: string; retryAfterSeconds: number } | null {
   const lastAt = previous.record?.receivedAt ?? null;
   const sameAgent = previous.agents.find((agent) => agent.bootId === bootId && agent.startedAt === startedAt);
   const halfIntervalMs = (host.intervalSeconds * 1000) / 2;
-  const tooFast = sameAgent !== undefined && now - sameAgent.lastAt < halfIntervalMs;
+  const agentGapMs = sameAgent === undefined ? null : sentAt - sameAgent.sentAt;
+  const tooFast = agentGapMs !== null && agentGapMs < halfIntervalMs;
   const burst = lastAt !== null && now - lastAt < MIN_PING_GAP_MS;
   if (!tooFast && !burst) return null;
-  const sinceMs = now - (tooFast && sameAgent !== undefined ? sameAgent.lastAt : (lastAt ?? now));
-  const waitMs = (tooFast ? halfIntervalMs : MIN_PING_GAP_MS) - sinceMs;
+  const gapMs = tooFast && agentGapMs !== null ? agentGapMs : now - (lastAt ?? now);
+  const waitMs = (tooFast ? halfIntervalMs : MIN_PING_GAP_MS) - gapMs;
   return {
-    error: `pinging too fast: ${host.id} pings every ${host.intervalSeconds} s (its intervalSeconds); this one came ${Math.round(sinceMs)} ms after the last`,
+    error: `pinging too fast: ${host.id} pings every ${host.intervalSeconds} s (its intervalSeconds); this one came ${Math.round(gapMs)} ms after the last`,
     retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
   };
 }

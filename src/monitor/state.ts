@@ -43,6 +43,8 @@ export const AgentSeen = z.object({
   seq: z.number(),
   /** Worker ms of its last accepted ping. */
   lastAt: z.number(),
+  /** Its own clock (the signed timestamp) at that ping: the rate limit counts on it. */
+  sentAt: z.number().default(0),
 });
 export type AgentSeen = z.infer<typeof AgentSeen>;
 

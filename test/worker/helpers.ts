@@ -37,7 +37,31 @@ export function testConfig(config: TestConfigInput = {}): Config {
   return parseConfig(rawTestConfig(config));
 }
 
-export type TestEnv = Env & { botToken: string };
+export type TestEnv = Env & { botToken: string; monitorRequests: { count: number; failWith: string | null } };
+
+/**
+ * The monitor binding, isolated per test (its own object behind the one name the
+ * Worker uses) and counted, so a test can prove a rejected request cost no Durable
+ * Object request, or make the object unreachable as an exhausted quota does.
+ */
+function isolatedMonitor(requests: TestEnv["monitorRequests"]): Env["MONITOR"] {
+  const suffix = crypto.randomUUID();
+  return new Proxy(env.MONITOR, {
+    get(target, property) {
+      if (property === "getByName") {
+        return (name: string) => {
+          requests.count++;
+          const stub = target.getByName(`${name}/${suffix}`);
+          if (requests.failWith === null) return stub;
+          const error = requests.failWith;
+          return new Proxy(stub, { get: () => () => Promise.reject(new Error(error)) });
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
 
 let defaultKv: KVNamespace | null = null;
 
@@ -89,8 +113,11 @@ export function prefixedKv(kv: KVNamespace, prefix: string): KVNamespace {
  */
 export function testEnv(config: TestConfigInput = {}, options: { kv?: KVNamespace; rawConfig?: unknown } = {}): TestEnv {
   const botToken = `${++tokenCounter}${Date.now()}:test-${crypto.randomUUID()}`;
+  const monitorRequests = { count: 0, failWith: null };
   return {
     ...env,
+    MONITOR: isolatedMonitor(monitorRequests),
+    monitorRequests,
     WITNESS_KV: options.kv ?? defaultKv ?? env.WITNESS_KV,
     WITNESS_MASTER_KEY: `master-${crypto.randomUUID()}`,
     TELEGRAM_BOT_TOKEN: botToken,
@@ -226,7 +253,8 @@ export async function signedPingRequest(
   options: { timestamp?: number; secret?: string } = {},
 ): Promise<Request> {
   const raw = typeof body === "string" ? body : JSON.stringify(body);
-  const timestamp = String(options.timestamp ?? (typeof body === "string" ? T0 : body.sentAt));
+  // A raw body has no sentAt of its own: it is sent now.
+  const timestamp = String(options.timestamp ?? (typeof body === "string" ? Date.now() : body.sentAt));
   const secret = options.secret ?? (await deriveHostSecret(testEnvironment.WITNESS_MASTER_KEY, hostId));
   return new Request(`https://witness.test/v1/ping/${hostId}`, {
     method: "POST",

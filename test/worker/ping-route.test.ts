@@ -1,36 +1,19 @@
-// The HTTP routes inside workerd against real (simulated) KV: what an agent, a curl
-// script or an attacker gets back, and what is (or is not) left in KV afterwards.
-import { reset } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+// The HTTP edge inside workerd, in front of the real monitor object: what an agent, a
+// curl script or an attacker gets back, and that whatever the edge refuses costs no
+// Durable Object request. The monitor runs on the real clock here (the object reads
+// Date.now()), so pings are timestamped now; time-driven behaviour is tested through
+// monitor-harness.ts.
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES, type PingBody } from "../../src/protocol.ts";
-import { PingRecord } from "../../src/records.ts";
 import { createApp } from "../../src/routes.ts";
 import { deriveHostSecret, signPing } from "../../src/signature.ts";
-import { Store } from "../../src/store.ts";
-import {
-  countingKv,
-  failingPutKv,
-  filesWith,
-  kvContents,
-  makePingBody,
-  MINUTE,
-  signedPingRequest,
-  T0,
-  type TestEnv,
-  testEnv,
-  tick,
-  useIsolatedKv,
-} from "./helpers.ts";
+import { filesWith, makePingBody, signedPingRequest, type TestEnv, testEnv } from "./helpers.ts";
 
 const SECOND = 1000;
-
-let kv: KVNamespace;
-
-beforeEach(async () => {
-  await reset();
-  kv = useIsolatedKv();
-});
+const MINUTE = 60 * SECOND;
+/** The Worker's "now" for the edge; the monitor's own clock is the real one, a moment later. */
+const NOW = Date.now();
 
 interface ErrorBody {
   ok: false;
@@ -38,17 +21,17 @@ interface ErrorBody {
   field?: string;
 }
 
-async function send(testEnvironment: Env, request: Request, now: number = T0): Promise<Response> {
+/** The hosts of the global test config (test-config.ts), which the monitor object itself reads. */
+function routeEnv(): TestEnv {
+  return testEnv({ hosts: [{ id: "alpha" }, { id: "beta", allowRemotePause: true }] });
+}
+
+async function send(testEnvironment: Env, request: Request, now: number = NOW): Promise<Response> {
   return await createApp({ now: () => now }).fetch(request, testEnvironment);
 }
 
 async function errorOf(response: Response): Promise<ErrorBody> {
   return (await response.json()) as ErrorBody;
-}
-
-async function storedRecord(hostId = "alpha"): Promise<PingRecord | null> {
-  const text = await kv.get(`ping:${hostId}`);
-  return text === null ? null : PingRecord.parse(JSON.parse(text));
 }
 
 function unsignedRequest(hostId: string, body: string, headers: Record<string, string>): Request {
@@ -59,60 +42,90 @@ function unsignedRequest(hostId: string, body: string, headers: Record<string, s
   });
 }
 
+/** A ping now from an agent process of its own (so pings in one test are not rate-limited as one agent's). */
+function freshPing(overrides: Partial<PingBody> = {}): PingBody {
+  const sentAt = overrides.sentAt ?? NOW;
+  return makePingBody({ sentAt, files: filesWith(sentAt - 5 * SECOND), agent: { version: "0.1.0", startedAt: sentAt - Math.floor(Math.random() * 1e6) - 1, bootId: "boot-1", kind: "node" }, ...overrides });
+}
+
+interface HostStatusBody {
+  id: string;
+  lastPingAt: number | null;
+  heartbeat: Record<string, unknown> | null;
+  circuit: Record<string, unknown> | null;
+  agent: Record<string, unknown> | null;
+  conditions: Record<string, { detail: string; pagedAt: number | null }>;
+}
+
+async function hostStatus(testEnvironment: TestEnv, hostId = "alpha"): Promise<HostStatusBody> {
+  const response = await send(testEnvironment, new Request("https://witness.test/v1/status", { headers: { authorization: `Bearer ${testEnvironment.STATUS_TOKEN}` } }));
+  expect(response.status).toBe(200);
+  const body = (await response.json()) as { hosts: HostStatusBody[] };
+  const host = body.hosts.find((candidate) => candidate.id === hostId);
+  if (host === undefined) throw new Error(`no ${hostId} in /v1/status`);
+  return host;
+}
+
 describe("a valid ping", () => {
-  it("answers 200 with the server time and no commands, and stores what the host reported", async () => {
-    const testEnvironment = testEnv();
-    const body = makePingBody({ files: filesWith(T0 - 30 * SECOND, "ok") });
-    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body), T0 + 150);
+  it("answers 200 with the server time and no commands, and the monitor keeps what the host reported", async () => {
+    const testEnvironment = routeEnv();
+    const body = freshPing({ files: filesWith(NOW - 30 * SECOND, "ok") });
+    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body));
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ ok: true, serverTime: T0 + 150, commands: [] });
-    expect(response.headers.get("x-witness-write")).toBe("first");
-    expect(await storedRecord()).toMatchObject({
-      hostId: "alpha",
-      receivedAt: T0 + 150,
-      sentAt: T0,
-      seq: 1,
-      agent: { bootId: "boot-1" },
-      heartbeat: { state: "ok", status: "ok", at: (T0 - 30 * SECOND) / 1000 },
+    const accepted = (await response.json()) as { ok: boolean; serverTime: number; commands: unknown[] };
+    expect(accepted).toMatchObject({ ok: true, commands: [] });
+    expect(Math.abs(accepted.serverTime - Date.now())).toBeLessThan(10 * SECOND);
+    expect(testEnvironment.monitorRequests.count).toBe(1);
+    expect(await hostStatus(testEnvironment)).toMatchObject({
+      heartbeat: { state: "ok", status: "ok", at: (NOW - 30 * SECOND) / 1000 },
       circuit: { state: "missing" },
+      agent: { bootId: "boot-1" },
     });
   });
 
   it("accepts timestamps right at the edge of the 300 s window, both ways", async () => {
-    const testEnvironment = testEnv();
-    const behind = makePingBody({ seq: 1, sentAt: T0 - 300 * SECOND });
-    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", behind), T0)).status).toBe(200);
-    const ahead = makePingBody({ seq: 2, sentAt: T0 + 10 * SECOND + 300 * SECOND });
-    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", ahead), T0 + 10 * SECOND)).status).toBe(200);
+    const testEnvironment = routeEnv();
+    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", freshPing({ sentAt: NOW - 300 * SECOND }))))).toHaveProperty("status", 200);
+    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "beta", freshPing({ sentAt: NOW + 300 * SECOND }))))).toHaveProperty("status", 200);
   });
 
-  it("hands a confirmed remote pause to a host that allows it, and to no other", async () => {
-    const testEnvironment = testEnv({ hosts: [{ id: "alpha" }, { id: "beta", allowRemotePause: true }] });
-    const command = { id: "cmd-1", type: "pause" as const, reason: "from the phone", requestedBy: "@op", expiresAt: T0 + 10 * MINUTE };
-    const store = new Store(kv);
-    await store.putCommand("beta", { command, requestedAt: T0 - MINUTE, confirmedAt: T0 - 30 * SECOND });
-    await store.putCommand("alpha", { command, requestedAt: T0 - MINUTE, confirmedAt: T0 - 30 * SECOND });
-    const toBeta = await send(testEnvironment, await signedPingRequest(testEnvironment, "beta", makePingBody()));
-    expect(await toBeta.json()).toEqual({ ok: true, serverTime: T0, commands: [command] });
-    const toAlpha = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", makePingBody()));
-    expect(await toAlpha.json()).toEqual({ ok: true, serverTime: T0, commands: [] });
+  it("signs and verifies the raw bytes: a body with non-ASCII text is accepted as sent", async () => {
+    const testEnvironment = routeEnv();
+    const body = freshPing({ files: { heartbeat: { state: "ok", text: JSON.stringify({ at: NOW / 1000 - 5, status: "ok", note: "Überprüfung ✓" }) }, circuit: { state: "missing" } } });
+    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body));
+    expect(response.status).toBe(200);
+    expect((await hostStatus(testEnvironment)).heartbeat).toMatchObject({ extra: expect.stringContaining("Überprüfung ✓") });
+  });
+
+  it("a body that is not UTF-8 is 400, though correctly signed over its bytes", async () => {
+    const testEnvironment = routeEnv();
+    const bytes = new Uint8Array([0x7b, 0x22, 0x76, 0x22, 0x3a, 0xff, 0xfe, 0x7d]);
+    const timestamp = String(NOW);
+    const signature = await signPing(await deriveHostSecret(testEnvironment.WITNESS_MASTER_KEY, "alpha"), timestamp, bytes);
+    const request = new Request("https://witness.test/v1/ping/alpha", {
+      method: "POST",
+      headers: { "X-Witness-Timestamp": timestamp, "X-Witness-Signature": signature },
+      body: bytes,
+    });
+    const response = await send(testEnvironment, request);
+    expect(response.status).toBe(400);
+    expect((await errorOf(response)).error).toBe("body is not UTF-8 text: send the ping as UTF-8 JSON");
+    expect(testEnvironment.monitorRequests.count).toBe(0);
   });
 });
 
-describe("authentication failures answer 401 naming the problem and leave KV untouched", () => {
-  const twoHosts = { hosts: [{ id: "alpha" }, { id: "beta" }] };
-
+describe("authentication failures answer 401 naming the problem and cost no monitor request", () => {
   const cases: Array<[string, (testEnvironment: TestEnv) => Promise<Request>, RegExp, number?]> = [
     [
       "no signature",
-      async () => unsignedRequest("alpha", JSON.stringify(makePingBody()), { "X-Witness-Timestamp": String(T0) }),
+      async () => unsignedRequest("alpha", JSON.stringify(makePingBody()), { "X-Witness-Timestamp": String(NOW) }),
       /^missing or malformed X-Witness-Signature: send 64 hex characters of HMAC-SHA256$/,
     ],
     [
       "no timestamp",
       async (e) => {
         const raw = JSON.stringify(makePingBody());
-        return unsignedRequest("alpha", raw, { "X-Witness-Signature": await signPing(await deriveHostSecret(e.WITNESS_MASTER_KEY, "alpha"), String(T0), raw) });
+        return unsignedRequest("alpha", raw, { "X-Witness-Signature": await signPing(await deriveHostSecret(e.WITNESS_MASTER_KEY, "alpha"), String(NOW), raw) });
       },
       /^missing or malformed X-Witness-Timestamp: send Unix milliseconds$/,
     ],
@@ -149,70 +162,103 @@ describe("authentication failures answer 401 naming the problem and leave KV unt
     ],
     [
       "a timestamp 301 s behind",
-      (e) => signedPingRequest(e, "alpha", makePingBody({ sentAt: T0 - 301 * SECOND })),
-      /^timestamp outside the 300 s window: the host clock is 301 s behind the Worker's \(fix NTP on the host\)$/,
+      (e) => signedPingRequest(e, "alpha", makePingBody({ sentAt: NOW - 301 * SECOND })),
+      /^host clock is 301 s behind the Worker's, outside the 300 s window: its pings are refused until it is fixed \(enable NTP on the host\)$/,
     ],
     [
       "a timestamp 301 s ahead",
-      (e) => signedPingRequest(e, "alpha", makePingBody({ sentAt: T0 + 301 * SECOND })),
-      /^timestamp outside the 300 s window: the host clock is 301 s ahead of the Worker's/,
+      (e) => signedPingRequest(e, "alpha", makePingBody({ sentAt: NOW + 301 * SECOND })),
+      /^host clock is 301 s ahead of the Worker's, outside the 300 s window/,
     ],
     [
       "a timestamp a day old (a captured request replayed later)",
-      (e) => signedPingRequest(e, "alpha", makePingBody({ sentAt: T0 - 86_400 * SECOND })),
-      /^timestamp outside the 300 s window/,
+      (e) => signedPingRequest(e, "alpha", makePingBody({ sentAt: NOW - 86_400 * SECOND })),
+      /outside the 300 s window/,
     ],
   ];
 
   it.each(cases)("%s", async (_label, build, message) => {
-    const testEnvironment = testEnv(twoHosts);
-    const response = await send(testEnvironment, await build(testEnvironment), T0);
+    const testEnvironment = routeEnv();
+    const response = await send(testEnvironment, await build(testEnvironment));
     expect(response.status).toBe(401);
     expect((await errorOf(response)).error).toMatch(message);
-    expect(await kvContents(kv)).toEqual({});
+    expect(testEnvironment.monitorRequests.count).toBe(0);
   });
 
-  it("a replayed exact request is refused, and cannot roll the stored record back", async () => {
-    const testEnvironment = testEnv();
-    const first = makePingBody({ seq: 1, sentAt: T0 });
-    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", first), T0)).status).toBe(200);
-    const halted = makePingBody({ seq: 2, sentAt: T0 + MINUTE, files: filesWith(T0 + 50 * SECOND, "halted") });
-    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", halted), T0 + MINUTE)).headers.get("x-witness-write")).toBe("changed");
-    const before = await kvContents(kv);
-
-    const replay = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", first), T0 + 70 * SECOND);
+  it("a replayed exact request is refused by the monitor, and cannot roll the host's state back", async () => {
+    const testEnvironment = routeEnv();
+    const agent = { version: "0.1.0", startedAt: NOW - MINUTE, bootId: "boot-1", kind: "node" as const };
+    const first = makePingBody({ seq: 1, sentAt: NOW, agent, files: filesWith(NOW - 5 * SECOND, "halted") });
+    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", first))).status).toBe(200);
+    const replay = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", first));
     expect(replay.status).toBe(401);
-    expect((await errorOf(replay)).error).toBe("replayed ping: this exact signed request was already accepted");
-    expect(await kvContents(kv)).toEqual(before);
-    expect((await storedRecord())?.heartbeat).toMatchObject({ status: "halted" });
+    expect((await errorOf(replay)).error).toBe("replayed ping: sequence 1 is not after 1");
+    expect((await hostStatus(testEnvironment)).heartbeat).toMatchObject({ status: "halted" });
   });
 
-  it("a replayed sequence number under a fresh timestamp is refused, and KV keeps the newer record", async () => {
-    const testEnvironment = testEnv();
-    const halted = makePingBody({ seq: 7, sentAt: T0, files: filesWith(T0 - 10 * SECOND, "halted") });
-    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", halted), T0)).status).toBe(200);
-    const before = await kvContents(kv);
+  it("a --check or --once run beside the running service never locks the service out", async () => {
+    const testEnvironment = routeEnv();
+    const service = { version: "0.1.0", startedAt: NOW - 10 * MINUTE, bootId: "boot-1", kind: "node" as const, mode: "service" as const };
+    const check = { ...service, startedAt: NOW - SECOND, mode: "check" as const };
+    const once = { ...service, startedAt: NOW - 500, mode: "once" as const };
+    const statuses: number[] = [];
+    for (const [agent, seq, sentAt] of [
+      [service, 40, NOW - 90 * SECOND],
+      [check, 1, NOW - 60 * SECOND],
+      [once, 1, NOW - 30 * SECOND],
+      [service, 41, NOW],
+    ] as const) {
+      const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", makePingBody({ seq, sentAt, agent, files: filesWith(sentAt - 5 * SECOND) })));
+      statuses.push(response.status);
+      // The monitor's own clock is real: give the burst guard its second.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+    }
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    // The one-shot runs did not displace the service's identity.
+    expect((await hostStatus(testEnvironment)).agent).toMatchObject({ startedAt: service.startedAt, mode: "service" });
+  });
+});
 
-    const old = makePingBody({ seq: 7, sentAt: T0 + 20 * SECOND, files: filesWith(T0, "ok") });
-    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", old), T0 + 20 * SECOND);
-    expect(response.status).toBe(401);
-    expect((await errorOf(response)).error).toBe("replayed ping: sequence 7 is not after 7");
-    expect(await kvContents(kv)).toEqual(before);
+describe("a misconfigured agent cannot spend the account's quota", () => {
+  it("a second ping from the same agent within half its interval is 429 with Retry-After, and stores nothing", async () => {
+    const testEnvironment = routeEnv();
+    const agent = { version: "0.1.0", startedAt: NOW - MINUTE, bootId: "boot-1", kind: "node" as const };
+    const first = makePingBody({ seq: 1, sentAt: NOW, agent, files: filesWith(NOW - 5 * SECOND, "ok") });
+    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", first))).status).toBe(200);
+    const second = makePingBody({ seq: 2, sentAt: NOW + 1, agent, files: filesWith(NOW, "halted") });
+    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", second));
+    expect(response.status).toBe(429);
+    expect(Number(response.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(Number(response.headers.get("retry-after"))).toBeLessThanOrEqual(15);
+    expect((await errorOf(response)).error).toMatch(/^pinging too fast: alpha pings every 30 s/);
+    expect((await hostStatus(testEnvironment)).heartbeat).toMatchObject({ status: "ok" });
+  });
+});
+
+describe("when the monitor cannot be reached", () => {
+  it("a ping answers 503 naming the exhausted quota and when it resets, never 500", async () => {
+    const testEnvironment = routeEnv();
+    testEnvironment.monitorRequests.failWith = "Exceeded allowed rows written in Durable Objects free tier.";
+    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", freshPing()));
+    expect(response.status).toBe(503);
+    expect((await errorOf(response)).error).toBe(
+      "witness monitor unavailable, retry later: a Durable Object daily limit was reached (resets at 00:00 UTC): Exceeded allowed rows written in Durable Objects free tier.",
+    );
   });
 });
 
 describe("bad input is a 4xx naming the problem, never a 500", () => {
   it("a body over the limit with a content-length is 413 before anything is read", async () => {
-    const testEnvironment = testEnv();
+    const testEnvironment = routeEnv();
     const huge = "x".repeat(MAX_BODY_BYTES + 1);
     const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", huge));
     expect(response.status).toBe(413);
     expect((await errorOf(response)).error).toBe(`body larger than ${MAX_BODY_BYTES} bytes`);
-    expect(await kvContents(kv)).toEqual({});
+    expect(testEnvironment.monitorRequests.count).toBe(0);
   });
 
   it("a chunked body (no content-length) over the limit is 413 too", async () => {
-    const testEnvironment = testEnv();
+    const testEnvironment = routeEnv();
     const chunk = new TextEncoder().encode("x".repeat(4096));
     let sent = 0;
     const stream = new ReadableStream<Uint8Array>({
@@ -224,18 +270,18 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     });
     const request = new Request("https://witness.test/v1/ping/alpha", {
       method: "POST",
-      headers: { "content-type": "application/json", "X-Witness-Timestamp": String(T0), "X-Witness-Signature": "a".repeat(64) },
+      headers: { "content-type": "application/json", "X-Witness-Timestamp": String(NOW), "X-Witness-Signature": "a".repeat(64) },
       body: stream,
     });
     expect(request.headers.get("content-length")).toBeNull();
     const response = await send(testEnvironment, request);
     expect(response.status).toBe(413);
     expect((await errorOf(response)).error).toBe(`body larger than ${MAX_BODY_BYTES} bytes`);
-    expect(await kvContents(kv)).toEqual({});
+    expect(testEnvironment.monitorRequests.count).toBe(0);
   });
 
   it("a body of exactly the limit is read (and judged on its merits)", async () => {
-    const testEnvironment = testEnv();
+    const testEnvironment = routeEnv();
     const body = makePingBody();
     const raw = JSON.stringify(body);
     const padded = raw + " ".repeat(MAX_BODY_BYTES - raw.length);
@@ -250,14 +296,14 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     ["JSON null", "null", /^invalid ping body: /, undefined],
     ["a JSON array", "[]", /^invalid ping body: /, undefined],
   ])("%s → 400", async (_label, raw, message, field) => {
-    const testEnvironment = testEnv();
+    const testEnvironment = routeEnv();
     const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", raw));
     expect(response.status).toBe(400);
     const error = await errorOf(response);
     if (typeof message === "string") expect(error.error).toBe(message);
     else expect(error.error).toMatch(message);
     expect(error.field).toBe(field);
-    expect(await kvContents(kv)).toEqual({});
+    expect(testEnvironment.monitorRequests.count).toBe(0);
   });
 
   const valid = makePingBody();
@@ -271,24 +317,25 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     ["a fractional startedAt", { ...valid, agent: { ...valid.agent, startedAt: 1.5 } }, "agent.startedAt"],
     ["a file text over the cap", { ...valid, files: { ...valid.files, heartbeat: { state: "ok", text: "x".repeat(8 * 1024 + 1) } } }, "files.heartbeat.text"],
     ["no files", { ...valid, files: undefined }, "files"],
-    ["outage failures 0", { ...valid, lastPushOutage: { since: T0, failures: 0 } }, "lastPushOutage.failures"],
+    ["outage failures 0", { ...valid, lastPushOutage: { since: NOW, failures: 0 } }, "lastPushOutage.failures"],
   ];
 
   it.each(wrongTypes)("%s → 400 naming %s", async (_label, body, field) => {
-    const testEnvironment = testEnv();
+    const testEnvironment = routeEnv();
     const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", JSON.stringify(body)));
     expect(response.status).toBe(400);
     const error = await errorOf(response);
     expect(error.field).toBe(field);
     expect(error.error).toContain(`invalid ping body at ${field}: `);
-    expect(await kvContents(kv)).toEqual({});
+    expect(testEnvironment.monitorRequests.count).toBe(0);
   });
 
-  it("an unexpected top-level key is 400 and its name is in the message", async () => {
-    const testEnvironment = testEnv();
-    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", JSON.stringify({ ...valid, hello: 1 })));
-    expect(response.status).toBe(400);
-    expect((await errorOf(response)).error).toMatch(/^invalid ping body: .*"hello"/);
+  it("fields this Worker does not know are ignored within protocol v1 (an agent upgraded first keeps working)", async () => {
+    const testEnvironment = routeEnv();
+    const newer = { ...valid, hello: 1, agent: { ...valid.agent, newField: "x" }, files: { ...valid.files, heartbeat: { ...valid.files.heartbeat, checksum: "abc" } } };
+    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", JSON.stringify(newer)));
+    expect(response.status).toBe(200);
+    expect((await hostStatus(testEnvironment)).heartbeat).toMatchObject({ state: "ok", status: "ok" });
   });
 
   it("an unknown host is 404 through the deployed handler, before any signature work", async () => {
@@ -297,7 +344,6 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     );
     expect(response.status).toBe(404);
     expect((await errorOf(response)).error).toBe('unknown host "gamma": declare it in [vars.WITNESS_CONFIG] and redeploy');
-    expect(await kvContents(env.WITNESS_KV)).toEqual({});
   });
 
   it.each([
@@ -318,11 +364,11 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     ["a number as the body", "42", 400],
     // Not valid UTF-16: the bytes on the wire are not the ones signed, so the signature fails.
     ["a lone surrogate", '{"v":1,"seq":"\ud800"}', 401],
-  ])("signed garbage (%s) is a %i", async (_label, raw, status) => {
-    const testEnvironment = testEnv();
+  ])("signed garbage (%s) is a %s", async (_label, raw, status) => {
+    const testEnvironment = routeEnv();
     const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", raw));
     expect(response.status).toBe(status);
-    expect(await kvContents(kv)).toEqual({});
+    expect(testEnvironment.monitorRequests.count).toBe(0);
   });
 });
 
@@ -352,9 +398,9 @@ describe("an invalid WITNESS_CONFIG answers 503 naming the field on every route"
     ["not JSON", "{plan: free", /^witness is misconfigured: WITNESS_CONFIG is not valid JSON/],
     ["without hosts", { telegram: { chatId: "4242" }, hosts: [] }, /^witness is misconfigured: WITNESS_CONFIG\.hosts: declare at least one host/],
     ["with a bad time zone", { telegram: { chatId: "4242" }, hosts: [{ id: "alpha", calendar: { timezone: "New York", open: "09:30", close: "16:00" } }] }, /hosts\.0\.calendar\.timezone: not an IANA time zone/],
-    ["with darkAfter too short", { telegram: { chatId: "4242" }, hosts: [{ id: "alpha", darkAfterSeconds: 120 }] }, /hosts\.0\.darkAfterSeconds: 120 s would page a live host/],
+    ["with darkAfter too short", { telegram: { chatId: "4242" }, hosts: [{ id: "alpha", darkAfterSeconds: 35 }] }, /hosts\.0\.darkAfterSeconds: 35 s would page a live host whose ping is a little late/],
   ])("WITNESS_CONFIG %s", async (_label, raw, message) => {
-    const testEnvironment = { ...testEnv(), WITNESS_CONFIG: raw as object };
+    const testEnvironment = { ...routeEnv(), WITNESS_CONFIG: raw as object };
     const response = await send(testEnvironment, new Request("https://witness.test/v1/health"));
     expect(response.status).toBe(503);
     const error = (await errorOf(response)).error;
@@ -363,133 +409,50 @@ describe("an invalid WITNESS_CONFIG answers 503 naming the field on every route"
   });
 });
 
-describe("when KV fails", () => {
-  it("a ping that must be written answers 503 saying to retry, never 500", async () => {
-    const testEnvironment = testEnv({}, { kv: failingPutKv(kv) });
-    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", makePingBody()));
-    expect(response.status).toBe(503);
-    expect((await errorOf(response)).error).toBe("witness could not store this ping, retry later (KV PUT failed: 429 Too Many Requests)");
-    expect(await kvContents(kv)).toEqual({});
-  });
-});
-
-describe("KV write budgeting on the ping route", () => {
-  /** Pings every minute at the free plan's defaults (refresh 600 s); returns the x-witness-write of each. */
-  async function pingEveryMinute(
-    testEnvironment: TestEnv,
-    minutes: number,
-    bodyAt: (minute: number, at: number) => Partial<PingBody>,
-  ): Promise<string[]> {
-    const reasons: string[] = [];
-    for (let minute = 0; minute < minutes; minute++) {
-      const at = T0 + minute * MINUTE;
-      const body = makePingBody({ seq: minute + 1, sentAt: at, ...bodyAt(minute, at) });
-      const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body), at);
-      expect(response.status).toBe(200);
-      reasons.push(response.headers.get("x-witness-write") ?? "(no header)");
-    }
-    return reasons;
-  }
-
-  it("an advancing heartbeat alone writes once per refresh interval", async () => {
-    const counting = countingKv(kv);
-    const testEnvironment = testEnv({ plan: "free" }, { kv: counting.kv });
-    const reasons = await pingEveryMinute(testEnvironment, 21, (_minute, at) => ({ files: filesWith(at - 20 * SECOND) }));
-    expect(reasons).toEqual(["first", ...Array<string>(9).fill("none"), "refresh", ...Array<string>(9).fill("none"), "refresh"]);
-    expect(counting.puts).toEqual(["ping:alpha", "ping:alpha", "ping:alpha"]);
-    expect((await storedRecord())?.receivedAt).toBe(T0 + 20 * MINUTE);
-  });
-
-  it("a status change writes at once, and so does the change back", async () => {
-    const testEnvironment = testEnv({ plan: "free" });
-    const reasons = await pingEveryMinute(testEnvironment, 5, (minute, at) => ({ files: filesWith(at - 20 * SECOND, minute === 2 ? "halted" : "ok") }));
-    expect(reasons).toEqual(["first", "none", "changed", "changed", "none"]);
-  });
-
-  it.each([
-    ["a paused circuit", (at: number): Partial<PingBody> => ({ files: filesWith(at, "ok", { state: "ok", text: '{"paused":true,"reason":"manual"}' }) })],
-    ["a corrupt heartbeat", (): Partial<PingBody> => ({ files: { heartbeat: { state: "ok", text: '{"at":' }, circuit: { state: "missing" } } })],
-    ["a reboot", (at: number): Partial<PingBody> => ({ agent: { version: "0.1.0", startedAt: at - 5 * SECOND, bootId: "boot-2" }, seq: 1, files: filesWith(at) })],
-    ["a clock past the skew limit", (at: number): Partial<PingBody> => ({ files: filesWith(at) }), 6 * SECOND],
-  ] as const)("%s writes at once", async (_label, change, skewMs = 0) => {
-    const testEnvironment = testEnv({ plan: "free" });
-    await pingEveryMinute(testEnvironment, 2, (_minute, at) => ({ files: filesWith(at - 20 * SECOND) }));
-    const at = T0 + 2 * MINUTE;
-    const body = makePingBody({ seq: 3, sentAt: at + skewMs, ...change(at) });
-    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body), at);
-    expect(response.status).toBe(200);
-    expect(response.headers.get("x-witness-write")).toBe("changed");
-    expect((await storedRecord())?.receivedAt).toBe(at);
-  });
-
-  it("a clock hovering at the skew limit (latency jitter) does not spend a write per ping", async () => {
-    const testEnvironment = testEnv({ plan: "free" });
-    // 4.9 s and 5.1 s ahead in turn: the limit is 5 s.
-    const reasons: string[] = [];
-    for (let minute = 0; minute < 60; minute++) {
-      const at = T0 + minute * MINUTE;
-      const sentAt = at + (minute % 2 === 0 ? 4_900 : 5_100);
-      const body = makePingBody({ seq: minute + 1, sentAt, files: filesWith(sentAt - 20 * SECOND) });
-      const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body), at);
-      reasons.push(response.headers.get("x-witness-write") ?? "(no header)");
-    }
-    const writes = reasons.filter((reason) => reason !== "none");
-    // The first write, the first crossing, and the refreshes: not one per crossing.
-    expect(writes.length).toBeLessThanOrEqual(2 + 60 / 10);
-    // Back well inside the limit (under 4 s) is a change worth a write at once.
-    const fixedAt = T0 + 60 * MINUTE;
-    const fixed = makePingBody({ seq: 61, sentAt: fixedAt + 200, files: filesWith(fixedAt - 20 * SECOND) });
-    const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", fixed), fixedAt);
-    expect(response.headers.get("x-witness-write")).toBe("changed");
-  });
-
-  it("the heartbeat horizon writes before the stored heartbeat could look stale to the judge", async () => {
-    const testEnvironment = testEnv({ plan: "free" });
-    // A pipeline that beats every 10 minutes: stored with a heartbeat already 500 s old.
-    const beats = (minute: number) => (minute === 0 ? T0 - 500 * SECOND : T0 + 50 * SECOND);
-    const reasons = await pingEveryMinute(testEnvironment, 5, (minute) => ({ files: filesWith(beats(minute)) }));
-    // Stored age at minute m is 500 + 60 m; notice is interval + KV lag + cron = 180 s; max age 900.
-    expect(reasons).toEqual(["first", "none", "none", "none", "heartbeat-horizon"]);
-    const stored = await storedRecord();
-    expect(stored?.heartbeat).toMatchObject({ state: "ok", at: (T0 + 50 * SECOND) / 1000 });
-    // At the write the judge's view was 740 s old: still under 900, with 160 s to spare.
-    expect(T0 + 4 * MINUTE - (T0 - 500 * SECOND)).toBe(740 * SECOND);
-  });
-
-  it("a heartbeat that does not advance spends no write: the stored one is the truth", async () => {
-    const testEnvironment = testEnv({ plan: "free" });
-    const reasons = await pingEveryMinute(testEnvironment, 8, () => ({ files: filesWith(T0 - 500 * SECOND) }));
-    expect(reasons).toEqual(["first", ...Array<string>(7).fill("none")]);
-  });
-});
-
-describe("GET /v1/health", () => {
-  async function health(testEnvironment: Env, now: number): Promise<{ status: number; body: Record<string, unknown> }> {
+describe("GET /v1/health, read from the snapshot the monitor publishes", () => {
+  async function health(testEnvironment: Env, now: number = Date.now()): Promise<{ status: number; body: Record<string, unknown> }> {
     const response = await send(testEnvironment, new Request("https://witness.test/v1/health"), now);
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   }
 
-  it("is 503 and late before the cron ever ran", async () => {
-    const result = await health(testEnv(), T0);
-    expect(result).toMatchObject({ status: 503, body: { ok: false, late: true, lastTickAt: null } });
+  it("is 503 before the monitor ever published, and costs no monitor request", async () => {
+    const testEnvironment = routeEnv();
+    const result = await health(testEnvironment);
+    expect(result).toMatchObject({ status: 503, body: { ok: false, problems: ["the monitor has not published yet (the cron has not run)"] } });
+    expect(testEnvironment.monitorRequests.count).toBe(0);
   });
 
   it.each([
-    ["fresh, right after a tick", 10 * SECOND, 200, false],
-    ["fresh, at the limit (tick record 60 s + 2 cron periods + KV lag = 240 s)", 240 * SECOND, 200, false],
-    ["late, 1 s past the limit", 241 * SECOND, 503, true],
-  ])("%s", async (_label, sinceTick, status, late) => {
-    const testEnvironment = testEnv();
-    await tick(testEnvironment, T0);
-    const result = await health(testEnvironment, T0 + sinceTick);
+    ["fresh, right after the cron", 10 * SECOND, 200, []],
+    ["at the limit (publish every 60 s on paid + 2 cron periods + 60 s of KV lag = 240 s)", 240 * SECOND, 200, []],
+    ["1 s past the limit", 241 * SECOND, 503, [expect.stringMatching(/^the monitor last published 241 s ago$/), "the cron has not run recently"]],
+  ])("%s", async (_label, sinceCron, status, problems) => {
+    const testEnvironment = routeEnv();
+    const at = Date.now();
+    await testEnvironment.WITNESS_KV.put(
+      "snapshot",
+      JSON.stringify({ publishedAt: at, lastCronAt: at, alarmAt: null, telegram: { lastDeliveredAt: null, permanentError: null, undelivered: 0 }, hosts: [] }),
+    );
+    const result = await health(testEnvironment, at + sinceCron);
     expect(result.status).toBe(status);
-    expect(result.body).toMatchObject({ ok: !late, late, lastTickAt: T0, secondsSinceTick: sinceTick / 1000, lateAfterSeconds: 240, hosts: 1 });
+    expect(result.body).toMatchObject({ ok: status === 200, problems, lateAfterSeconds: 240, hosts: 2 });
   });
 
-  it("answers through the deployed handler on the real clock", async () => {
+  it("is 503 naming the reason while pages cannot be delivered", async () => {
+    const testEnvironment = routeEnv();
+    const at = Date.now();
+    await testEnvironment.WITNESS_KV.put(
+      "snapshot",
+      JSON.stringify({ publishedAt: at, lastCronAt: at, alarmAt: null, telegram: { lastDeliveredAt: null, permanentError: "403 Forbidden: bot was kicked from the group chat", undelivered: 3 }, hosts: [] }),
+    );
+    const result = await health(testEnvironment, at + SECOND);
+    expect(result).toMatchObject({ status: 503, body: { ok: false, problems: ["pages cannot be delivered: 403 Forbidden: bot was kicked from the group chat"] } });
+  });
+
+  it("answers through the deployed handler", async () => {
     const response = await exports.default.fetch("https://witness.test/v1/health");
     expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({ ok: false, late: true, lastTickAt: null, hosts: 2 });
+    expect(await response.json()).toMatchObject({ ok: false, hosts: 2 });
   });
 });
 
@@ -498,66 +461,43 @@ describe("GET /v1/status", () => {
     ["no Authorization header", undefined],
     ["a wrong token", "Bearer not-the-token"],
     ["the token without Bearer's space", "Bearer"],
-  ])("is 401 with %s", async (_label, authorization) => {
-    const testEnvironment = testEnv();
-    const response = await send(
-      testEnvironment,
-      new Request("https://witness.test/v1/status", authorization === undefined ? {} : { headers: { authorization } }),
-    );
+  ])("is 401 with %s, and costs no monitor request", async (_label, authorization) => {
+    const testEnvironment = routeEnv();
+    const response = await send(testEnvironment, new Request("https://witness.test/v1/status", authorization === undefined ? {} : { headers: { authorization } }));
     expect(response.status).toBe(401);
     expect((await errorOf(response)).error).toBe("send Authorization: Bearer <STATUS_TOKEN>");
+    expect(testEnvironment.monitorRequests.count).toBe(0);
   });
 
-  it("shows each host's conditions and the mirrored files with the bearer token", async () => {
-    const testEnvironment = testEnv();
-    const body = makePingBody({
-      sentAt: T0 + 2 * SECOND,
-      files: filesWith(T0 - 40 * SECOND, "halted", { state: "ok", text: '{"paused":true,"reason":"drawdown 5%","since":1795389457.66}' }),
+  it("shows each host's conditions and the mirrored files, judged the moment the ping arrived", async () => {
+    const testEnvironment = routeEnv();
+    const body = freshPing({
+      files: filesWith(NOW - 40 * SECOND, "halted", { state: "ok", text: '{"paused":true,"reason":"drawdown 5%","since":1795389457.66}' }),
     });
-    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body), T0)).status).toBe(200);
-    await tick(testEnvironment, T0 + 10 * SECOND);
-
-    const response = await send(
-      testEnvironment,
-      new Request("https://witness.test/v1/status", { headers: { authorization: `Bearer ${testEnvironment.STATUS_TOKEN}` } }),
-      T0 + 20 * SECOND,
-    );
-    expect(response.status).toBe(200);
-    const status = (await response.json()) as Record<string, unknown> & { hosts: Array<Record<string, unknown>> };
-    expect(status).toMatchObject({ ok: true, lastTickAt: T0 + 10 * SECOND, undelivered: [] });
-    expect(status.hosts).toEqual([
-      expect.objectContaining({
-        id: "alpha",
-        lastPingAt: T0,
-        secondsSincePing: 20,
-        heartbeatAgeSeconds: 62,
-        skewSeconds: 2,
-        agent: expect.objectContaining({ bootId: "boot-1" }),
-        heartbeat: expect.objectContaining({ state: "ok", status: "halted", at: (T0 - 40 * SECOND) / 1000 }),
-        circuit: expect.objectContaining({ state: "ok", paused: true, reason: "drawdown 5%", since: 1795389457.66 }),
-        conditions: {
-          failing: expect.objectContaining({ detail: 'status "halted"', openedAt: T0 + 10 * SECOND, pagedAt: T0 + 10 * SECOND }),
-          tripped: expect.objectContaining({ detail: "circuit paused: drawdown 5% since 2026-11-22T23:17:37.660Z" }),
-        },
-      }),
-    ]);
+    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body))).status).toBe(200);
+    const host = await hostStatus(testEnvironment);
+    expect(host).toMatchObject({
+      heartbeat: { state: "ok", status: "halted", at: (NOW - 40 * SECOND) / 1000 },
+      circuit: { state: "ok", paused: true, reason: "drawdown 5%", since: 1795389457.66 },
+    });
+    // A trip pages at once; a failing status waits for a second ping (timing.confirmPings).
+    expect(host.conditions.tripped).toMatchObject({ detail: "circuit paused: drawdown 5% since 2026-11-22T23:17:37.660Z" });
+    expect(host.conditions.tripped?.pagedAt).not.toBeNull();
+    expect(host.conditions.failing).toMatchObject({ detail: 'status "halted"', pagedAt: null });
   });
+});
 
-  it("still shows the last mirror of a host that has gone dark", async () => {
-    const testEnvironment = testEnv();
-    await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", makePingBody()), T0);
-    for (let minute = 1; minute <= 6; minute++) await tick(testEnvironment, T0 + minute * MINUTE);
-    const response = await send(
-      testEnvironment,
-      new Request("https://witness.test/v1/status", { headers: { authorization: `Bearer ${testEnvironment.STATUS_TOKEN}` } }),
-      T0 + 6 * MINUTE,
-    );
-    const status = (await response.json()) as { hosts: Array<Record<string, unknown>> };
-    expect(status.hosts[0]).toMatchObject({
-      lastPingAt: T0,
-      secondsSincePing: 360,
-      heartbeat: { state: "ok", status: "ok" },
-      conditions: { dark: { detail: "no ping for 6 min (dark after 4 min)" } },
-    });
+describe("GET /v1/events", () => {
+  it("needs the token, refuses an unknown host and a bad since, and lists what happened", async () => {
+    const testEnvironment = routeEnv();
+    const events = (query: string, token = testEnvironment.STATUS_TOKEN) =>
+      send(testEnvironment, new Request(`https://witness.test/v1/events${query}`, { headers: { authorization: `Bearer ${token}` } }));
+    expect((await events("", "wrong")).status).toBe(401);
+    expect((await events("?host=gamma")).status).toBe(404);
+    expect(await (await events("?since=yesterday")).json()).toMatchObject({ ok: false, field: "since" });
+    const paused = freshPing({ files: filesWith(NOW - 5 * SECOND, "ok", { state: "ok", text: '{"paused":true,"reason":"manual"}' }) });
+    expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", paused))).status).toBe(200);
+    const listed = (await (await events(`?host=alpha&since=${NOW - MINUTE}`)).json()) as { events: Array<Record<string, unknown>> };
+    expect(listed.events).toEqual([expect.objectContaining({ hostId: "alpha", type: "alert", kind: "tripped", detail: "circuit paused: manual" })]);
   });
 });
