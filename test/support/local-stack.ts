@@ -5,6 +5,7 @@
 // tests all stand on this, so what the demo shows is what the tests prove.
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { CRON_PERIOD_SECONDS, defaultDarkAfterSeconds } from "../../src/config.ts";
 import { deriveHostSecret } from "../../src/signature.ts";
 import { type AgentProcess, startNodeAgent, writeSecretFile } from "./agent-process.ts";
 import { type FakeTelegram, type RecordedCall, startFakeTelegram } from "./fake-telegram.ts";
@@ -13,48 +14,67 @@ import { type Pipeline, startPipeline } from "./pipeline.ts";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 
 /**
- * Demo thresholds, each the smallest parseConfig accepts with local ticks at most 5 s
- * apart (cronPeriodSeconds 5): a ping every 10 s, dark after 45 s (interval 10 +
- * refresh 30 + KV lag 0 + cron period 5), stale after 20 s (at least interval 10 +
- * KV lag 0 + cron period 5). No KV lag locally, so a short confirmation.
+ * Demo thresholds, the smallest parseConfig accepts: a ping every 10 s (the shortest
+ * interval), dark after the default two missed pings and 15 s (35 s), stale after
+ * interval + 10 s (20 s). The monitor judges each ping at once and wakes on its alarm at
+ * the dark deadline, so a page follows its condition by about a second.
  */
 export const DEMO_HOST_SETTINGS = {
   intervalSeconds: 10,
-  darkAfterSeconds: 45,
   maxAgeInSessionSeconds: 20,
   skewSeconds: 5,
 } as const;
 
+/** darkAfter for DEMO_HOST_SETTINGS: config.ts's default, 2 × 10 s + 15 s. */
+export const DEMO_DARK_AFTER_SECONDS = defaultDarkAfterSeconds(DEMO_HOST_SETTINGS.intervalSeconds);
+
 /**
- * For a host whose agent will go silent. Its stored heartbeat then ages with the
- * silence, and until the record is older than interval + refresh + KV lag (40 s here)
- * the Worker cannot tell a silent host from a stalled pipeline, so with a max age under
- * that a dead agent pages STALE before DARK. A max age above it makes silence page
- * DARK alone, as the production defaults do (900 s against 720 s on the free plan).
+ * The shortest agent push interval a demo host accepts: the monitor answers 429 to an
+ * agent pinging faster than half its intervalSeconds (5 s), so a little more than that.
+ */
+export const DEMO_AGENT_INTERVAL_SECONDS = 6;
+
+/**
+ * For a host whose agent will go silent. Its last heartbeat then ages with the silence,
+ * and the monitor cannot tell a silent host from a stalled pipeline until darkAfter has
+ * passed, so with a max age under darkAfter (35 s) a dead agent pages STALE before DARK.
+ * A max age above it makes silence page DARK alone, as the production defaults do
+ * (900 s against 75 s).
  */
 export const SILENCE_PAGES_DARK_SETTINGS = { maxAgeInSessionSeconds: 50 } as const;
 
-export const DEMO_TIMING = {
-  refreshSeconds: 30,
-  kvLagSeconds: 0,
-  confirmSeconds: 2,
-  replayWindowSeconds: 300,
-  tickRecordSeconds: 60,
-  // The cron's wait-and-read-again guards against KV's 30 s edge cache; local KV has none.
-  settleSeconds: 0,
-  // Local runs tick every 1-5 s, not every minute; the bounds above are computed from it.
-  cronPeriodSeconds: 5,
-} as const;
+/**
+ * Local timing. cronPeriodSeconds is what the ticker really does (the monitor counts
+ * three silent cron periods as "nobody could reach me"); without a ticker it is the
+ * deployed minute. The confirmation counts are the defaults (two pings; a trip at once).
+ */
+export function demoTiming(cronPeriodSeconds: number): Record<string, unknown> {
+  return {
+    replayWindowSeconds: 300,
+    // The shortest republish period: /v1/health reads the snapshot.
+    publishSeconds: 60,
+    cronPeriodSeconds,
+  };
+}
+
+/** The cron period to declare for a ticker pausing `tickEveryMs` between ticks (null: none). */
+export function cronPeriodFor(tickEveryMs: number | null): number {
+  return tickEveryMs === null ? CRON_PERIOD_SECONDS : Math.max(5, Math.ceil(tickEveryMs / 1000) + 1);
+}
 
 /** A made-up chat id: the stand-in accepts any. */
 export const DEMO_CHAT_ID = "100200300";
 
-export function localConfig(telegramUrl: string, hosts: ReadonlyArray<{ id: string; settings?: Record<string, unknown> }>): Record<string, unknown> {
+export function localConfig(
+  telegramUrl: string,
+  hosts: ReadonlyArray<{ id: string; settings?: Record<string, unknown> }>,
+  cronPeriodSeconds: number = CRON_PERIOD_SECONDS,
+): Record<string, unknown> {
   return {
     // The paid plan's budget: a 10 s demo interval would not fit the free plan's writes.
     plan: "paid",
     telegram: { chatId: DEMO_CHAT_ID, baseUrl: telegramUrl },
-    timing: DEMO_TIMING,
+    timing: demoTiming(cronPeriodSeconds),
     alerts: { repeatMinutes: 30, timezone: "UTC", digestAt: null },
     defaults: DEMO_HOST_SETTINGS,
     hosts: hosts.map((host) => ({ id: host.id, ...host.settings })),
@@ -89,8 +109,13 @@ export interface LocalStackOptions {
   /** Agent push interval; shorter than the configured 10 s so changes reach the Worker quickly. */
   agentIntervalSeconds: number;
   pipelineEveryMs: number;
-  /** The sped-up cron's pause between ticks; null: no ticker, the caller runs worker.tick() itself. */
+  /**
+   * The sped-up cron's pause between ticks; null: the ticker is off, so only the
+   * monitor's own alarm judges (the caller may still run worker.tick() itself).
+   */
   tickEveryMs: number | null;
+  /** false: the monitor cannot arm its alarm, so only cron ticks judge (LocalWorkerOptions.alarms). */
+  alarms?: boolean;
   /** Serve the deploy build instead of src/ (see LocalWorkerOptions.prebuilt). */
   prebuiltWorker?: boolean;
   onTelegram?: (call: RecordedCall) => void;
@@ -160,16 +185,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     stoppers.push(() => telegram.close());
 
     const secrets = randomSecrets();
-    const config = localConfig(telegram.url, options.hosts);
+    const config = localConfig(telegram.url, options.hosts, cronPeriodFor(options.tickEveryMs));
     const worker = await startLocalWorker({
       root: options.root,
       dir: join(options.dir, "worker"),
       config,
       secrets,
       prebuilt: options.prebuiltWorker === true,
+      alarms: options.alarms !== false,
       ...(options.onWorkerLog ? { onLog: options.onWorkerLog } : {}),
     });
     stoppers.push(() => worker.stop());
+    // One cron run before any agent starts, as the deployed cron runs within a minute of
+    // a deploy: it says "watching" and stores the monitor's start. (Until a run stores
+    // it, an object evicted between pings forgets when it began listening and restarts
+    // the dark grace: wrangler dev evicts an idle object after about 10 s.)
+    await worker.tick();
 
     const secretDir = join(options.dir, "secrets");
     rmSync(secretDir, { recursive: true, force: true });
