@@ -1,8 +1,9 @@
 // The simulation's result as text: the confusion matrix per condition, what happened,
-// the faults injected, KV operations per host per day, and anything that went wrong.
-import { median } from "./score.ts";
+// the faults injected, what the monitor spent per host per day next to check-config's
+// prediction (src/budget.ts), and anything that went wrong.
+import { computeBudget } from "../src/budget.ts";
 import type { SimulationResult } from "./run.ts";
-import type { OperationCounts } from "./kv.ts";
+import { median } from "./score.ts";
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => (row[i] ?? "").length)));
@@ -24,7 +25,6 @@ export function totals(result: SimulationResult): {
   missed: number;
   falsePages: number;
   duplicates: number;
-  duplicatesKv: number;
   lateExternal: number;
   prematureRecoveries: number;
   missingRecoveries: number;
@@ -36,7 +36,6 @@ export function totals(result: SimulationResult): {
     missed: sum((score) => score.missed),
     falsePages: sum((score) => score.falsePages),
     duplicates: sum((score) => score.duplicates),
-    duplicatesKv: sum((score) => score.duplicatesKv),
     lateExternal: sum((score) => score.lateCron + score.lateTelegram),
     prematureRecoveries: sum((score) => score.prematureRecoveries),
     missingRecoveries: sum((score) => score.recoveriesExpected - score.recovered),
@@ -44,7 +43,7 @@ export function totals(result: SimulationResult): {
 }
 
 export function formatMatrix(result: SimulationResult): string {
-  const header = ["condition", "real", "in time", "late", "late:cron", "late:tg", "missed", "false", "dup", "dup:kv", "short paged", "repeats", "remind", "recovered", "median", "worst"];
+  const header = ["condition", "real", "in time", "late", "late:alarm", "late:tg", "missed", "false", "dup", "short paged", "repeats", "remind", "recovered", "median", "worst"];
   const rows = result.scores.map((score) => [
     score.kind,
     String(score.promised),
@@ -55,7 +54,6 @@ export function formatMatrix(result: SimulationResult): string {
     String(score.missed),
     String(score.falsePages),
     String(score.duplicates),
-    String(score.duplicatesKv),
     `${score.shortPaged}/${score.short}`,
     String(score.repeats),
     String(score.reminders),
@@ -64,38 +62,37 @@ export function formatMatrix(result: SimulationResult): string {
     minutes(score.delaysMs.length === 0 ? null : Math.max(...score.delaysMs)),
   ]);
   const sum = (index: number) => String(rows.reduce((total, row) => total + Number(row[index] ?? 0), 0));
-  rows.push(["total", sum(1), sum(2), sum(3), sum(4), sum(5), sum(6), sum(7), sum(8), sum(9), "", sum(11), sum(12), "", "", ""]);
+  rows.push(["total", sum(1), sum(2), sum(3), sum(4), sum(5), sum(6), sum(7), sum(8), "", sum(10), sum(11), "", "", ""]);
   return table(header, rows);
 }
 
-function perDay(counts: OperationCounts | undefined, days: number): string[] {
-  const value = (n: number) => (n / days).toFixed(n / days < 10 ? 1 : 0);
-  if (counts === undefined) return ["0", "0", "0", "0", "0"];
-  return [value(counts.reads), value(counts.writes), value(counts.failedWrites), value(counts.deletes), value(counts.lists)];
-}
-
-export function formatKv(result: SimulationResult): string {
+/** Measured per host per day (the monitor's own share spread over the hosts) next to budget.ts's total per host. */
+export function formatUsage(result: SimulationResult): string {
   const { days } = result.options;
-  const rows = result.hosts.map((host) => [host.id, ...perDay(result.kvByOwner.get(host.id), days)]);
-  rows.push(["cron:state (shared)", ...perDay(result.kvByOwner.get("cron"), days)]);
-  const other = result.kvByOwner.get("other");
-  if (other !== undefined) rows.push(["other keys / list", ...perDay(other, days)]);
-  const callerRows = [...result.kvByCaller].map(([caller, counts]) => [`by ${caller}`, ...perDay(counts, days)]);
-  const all = [...result.kvByOwner.values()].reduce<OperationCounts>(
-    (sum, counts) => ({
-      reads: sum.reads + counts.reads,
-      getCalls: sum.getCalls + counts.getCalls,
-      writes: sum.writes + counts.writes,
-      failedWrites: sum.failedWrites + counts.failedWrites,
-      deletes: sum.deletes + counts.deletes,
-      lists: sum.lists + counts.lists,
-    }),
-    { reads: 0, getCalls: 0, writes: 0, failedWrites: 0, deletes: 0, lists: 0 },
+  const hostCount = result.hosts.length;
+  const budget = computeBudget(result.config);
+  const per = (value: number) => value / days / hostCount;
+  const kvWrites = [...result.kvByCaller.values()].reduce((sum, counts) => sum + counts.writes + counts.deletes, 0);
+  const kvReads = [...result.kvByCaller.values()].reduce((sum, counts) => sum + counts.reads, 0);
+  const predicted = (resource: "doRequests" | "rowsWritten" | "rowsRead" | "kvWrites" | "kvReads") => budget.total[resource] / hostCount;
+  const measured = {
+    doRequests: per(result.monitor.doRequests),
+    rowsWritten: per(result.rows.written + result.monitor.alarmSets),
+    rowsRead: per(result.rows.read),
+    kvWrites: per(kvWrites),
+    kvReads: per(kvReads),
+  };
+  const rows = (Object.keys(measured) as Array<keyof typeof measured>).map((resource) => [
+    resource,
+    measured[resource].toFixed(0),
+    predicted(resource).toFixed(0),
+    predicted(resource) === 0 ? "-" : `${(measured[resource] / predicted(resource)).toFixed(2)}x`,
+  ]);
+  return (
+    `${table(["per host per day (faults and incidents included)", "measured", "check-config", "ratio"], rows)}\n` +
+    `(rows written: SQL changes plus one per setAlarm (${result.monitor.alarmSets} calls); KV reads exclude the health checks check-config allows for; ` +
+    `the run's faults (alarm retries, duplicates, evictions, cron runs twice) and incidents cost extra requests and rows)`
   );
-  rows.push(["total", ...perDay(all, days)], ...callerRows);
-  const quota = result.config.plan === "free" ? "free plan: 1,000 writes, 100,000 reads, 1,000 lists a day" : "paid plan";
-  const calls = [...result.kvByCaller].map(([caller, counts]) => `${caller} ${(counts.getCalls / days).toFixed(0)}`).join(", ");
-  return `${table(["KV per day (keys by owner)", "reads", "writes", "failed writes", "deletes", "lists"], rows)}\n(${quota}; a bulk get of n keys counts n reads; get calls a day: ${calls})`;
 }
 
 export function formatReport(result: SimulationResult): string {
@@ -108,13 +105,13 @@ export function formatReport(result: SimulationResult): string {
   lines.push(
     `witness alarm-truth simulation: ${options.days} days, seed ${options.seed}, ${options.hosts} hosts, from ${iso(options.start)} UTC`,
     `hosts: ${hostsLine}`,
-    `config: plan ${result.config.plan}, refresh ${result.config.timing.refreshSeconds} s, KV lag ${result.config.timing.kvLagSeconds} s, confirm ${result.config.timing.confirmSeconds} s, settle ${result.config.timing.settleSeconds} s, repeat ${result.config.alerts.repeatMinutes} min; darkAfter ${darkAfter}`,
+    `config: plan ${result.config.plan}, confirm pings ${JSON.stringify(result.config.timing.confirmPings)}, cron ${result.config.timing.cronPeriodSeconds} s, repeat ${result.config.alerts.repeatMinutes} min; darkAfter ${darkAfter}`,
     "",
     formatMatrix(result),
     "",
     "real: episodes long enough that the configuration promises a page, with the deadline check-config states (budget.ts);",
-    "late:cron = decided late by no more than the cron's own late/skipped ticks; late:tg = decided in time, delivered late by Telegram faults;",
-    "dup:kv = an alert sent twice where KV explains it: two ticks ran at once (no compare-and-swap) or the sender's read of cron:state was still stale after settling;",
+    "late:alarm = past the alarm-path bound where the alarm failed (failover, lost, thrown), within the cron-path bound (plus the cron's own late/skipped minutes);",
+    "late:tg = decided in time, delivered late by Telegram faults;",
     "short paged = real episodes too short to be promised a page that were paged anyway (allowed) / all such episodes;",
     "median/worst: incident start to the page on the phone (dark: from the moment the host could no longer ping).",
   );
@@ -128,15 +125,20 @@ export function formatReport(result: SimulationResult): string {
 
   const incidents = Object.entries(result.incidentsByClass).map(([kind, count]) => `${kind} ${count}`).join(", ");
   lines.push("", `incidents injected: ${incidents}`);
-  const ticks = result.ticks;
+  const cron = result.cron;
+  const monitor = result.monitor;
+  const spans = (list: ReadonlyArray<{ from: number; until: number }>) => list.map((window) => `${iso(window.from)}-${iso(window.until).slice(11)}`).join(", ");
   lines.push(
-    `cron: ${ticks.scheduled} minutes, ${ticks.ran} runs (${ticks.skipped} skipped, ${ticks.late} late 5-50 s, ${ticks.duplicated} run twice); outcomes ${[...ticks.outcomes].map(([name, count]) => `${name} ${count}`).join(", ")}`,
+    `cron: ${cron.scheduled} minutes, ${cron.ran} runs (${cron.skipped} skipped, ${cron.late} late 5-50 s, ${cron.duplicated} run twice); outcomes ${[...cron.outcomes].map(([name, count]) => `${name} ${count}`).join(", ")}`,
+    `alarm: ${monitor.alarmSets} set, ${monitor.alarmRuns} handler runs; ${monitor.alarmLost} lost, ${monitor.alarmDuplicated} delivered twice, ${monitor.alarmThrown} thrown (${monitor.alarmGaveUp} given up after 6 retries), ` +
+      `${monitor.alarmLateInFailover} late in ${result.alarmFailovers.length} failover windows, ${monitor.alarmRepairedByCron} repaired by the cron; ${monitor.evictions} evictions`,
+    `monitor: ${monitor.doRequests} DO requests (${monitor.doRefused} refused: DO quota ${spans(result.doQuotaOutages)}), ${monitor.pings} pings accepted or answered, ${result.rows.written} rows written, ${result.rows.read} read`,
     `telegram: ${result.telegram.calls} calls, ${result.telegram.delivered} delivered; ${[...result.telegram.outcomes].map(([name, count]) => `${name} ${count}`).join(", ")}; outages ${result.telegram.outages.map((outage) => iso(outage.from)).join(", ")} (60 min)`,
-    `KV: write quota exhausted ${result.kvQuotaOutages.map((outage) => `${iso(outage.from)}-${iso(outage.until).slice(11)}`).join(", ")}; reads ${result.kvStaleness.reads}, stale ${result.kvStaleness.stale} (>30 s ${result.kvStaleness.over30s}, >60 s ${result.kvStaleness.over60s}), stalest ${(result.kvStaleness.maxMs / 1000).toFixed(1)} s`,
+    `KV: write quota exhausted ${spans(result.kvQuotaOutages)}; ${[...result.kvByCaller].map(([caller, counts]) => `${caller} ${counts.writes} writes, ${counts.failedWrites} failed, ${counts.reads} reads, ${counts.lists} lists`).join("; ")}`,
     `pings answered: ${[...result.pingAnswers].map(([answer, count]) => `${answer} ${count}`).join(", ")}`,
     `notices: ${[...result.notices].map(([name, count]) => `${name} ${count}`).join(", ")}`,
     "",
-    formatKv(result),
+    formatUsage(result),
   );
   if (result.logs.size > 0) {
     lines.push("", "product log lines (grouped):", ...[...result.logs].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([line, count]) => `  ${String(count).padStart(6)}  ${line}`));

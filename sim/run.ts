@@ -1,16 +1,12 @@
-// The alarm-truth simulation: the real ping route (`createApp({ now }).fetch` with real
-// signed requests) and the real cron (`runTick(env, deps)`) driven in simulated time
-// against simulated Workers KV, simulated Telegram and simulated hosts with real
-// incidents; then what reached the phone is scored against what happened (score.ts).
-import { computeBudget } from "../src/budget.ts";
+// The alarm-truth simulation: the monitor (MonitorCore over node:sqlite, sim/monitor.ts)
+// driven in simulated time by simulated hosts with real incidents, its own at-least-once
+// alarm, the cron each minute, daily-quota windows (DO and KV) and a faulty Telegram;
+// then what reached the phone is scored against what happened (score.ts).
+import { computeBudget, hostBudget } from "../src/budget.ts";
 import { type Config, parseConfig } from "../src/config.ts";
-import { TIMESTAMP_HEADER, SIGNATURE_HEADER } from "../src/protocol.ts";
-import { createApp } from "../src/routes.ts";
-import { runTick } from "../src/scheduled.ts";
-import { createHmac } from "node:crypto";
-import { deriveHostSecret } from "../src/signature.ts";
 import { type HostSpec, INCIDENT_CLASSES, type Incident, type IncidentClass, SimHost } from "./hosts.ts";
-import { type OperationCounts, SimulatedKv, type SimulatedKvView, type StalenessStats } from "./kv.ts";
+import { type OperationCounts, SimulatedKv, type StalenessStats } from "./kv.ts";
+import { type AlarmFaultRates, type MonitorRun, type MonitorStats, SimMonitor, type Window } from "./monitor.ts";
 import { Random } from "./random.ts";
 import { Scheduler } from "./scheduler.ts";
 import { attachDecisions, classifyNotices, type ConditionScore, type Decision, type PageLine, parsePages, score } from "./score.ts";
@@ -18,16 +14,23 @@ import { SimulatedTelegram, type TelegramFaultRates } from "./telegram.ts";
 import { type Episode, groundTruth } from "./truth.ts";
 
 export interface FaultRates {
-  /** Share of cron ticks Cloudflare skips. */
+  /** Share of cron minutes Cloudflare skips. */
   cronSkipped: number;
-  /** Share of cron ticks run 5-50 s late. */
+  /** Share of cron minutes run 5-50 s late. */
   cronLate: number;
-  /** Share of cron ticks run twice, in two locations at about the same time. */
+  /** Share of cron minutes run twice. */
   cronDuplicated: number;
+  alarm: AlarmFaultRates;
+  /** Alarm failover windows (every alarm 0-60 s late) per day, and how long each lasts. */
+  alarmFailoversPerDay: number;
+  alarmFailoverMinutes: number;
+  /** Isolate evictions per day. */
+  evictionsPerDay: number;
   telegram: TelegramFaultRates;
   /** Hour-long Telegram outages per 10 days (at least one). */
   telegramOutagesPer10Days: number;
-  /** KV write-quota outages per 15 days (at least one), and how long each lasts. */
+  /** Windows per 15 days (at least one each) in which a daily quota is spent, and how long each lasts. */
+  doQuotaOutageMinutes: number;
   kvQuotaOutageMinutes: number;
   /** Longest propagation of a KV write to another location. */
   kvPropagationMaxSeconds: number;
@@ -39,8 +42,13 @@ export const DEFAULT_FAULTS: FaultRates = {
   cronSkipped: 0.002,
   cronLate: 0.01,
   cronDuplicated: 0.005,
+  alarm: { lost: 0.003, duplicated: 0.01, throwsBefore: 0.005, throwsAfter: 0.005 },
+  alarmFailoversPerDay: 2,
+  alarmFailoverMinutes: 20,
+  evictionsPerDay: 6,
   telegram: { rateLimited: 0.02, serverError: 0.01, timeout: 0.01 },
   telegramOutagesPer10Days: 1,
+  doQuotaOutageMinutes: 90,
   kvQuotaOutageMinutes: 120,
   kvPropagationMaxSeconds: 60,
   incidentGapHours: 5,
@@ -55,21 +63,6 @@ export interface SimulationOptions {
   faults?: Partial<FaultRates>;
 }
 
-export interface TickRecord {
-  id: number;
-  scheduledFor: number;
-  startedAt: number;
-  decidedAt: number;
-  location: string;
-  copy: "on time" | "late" | "duplicate";
-  outcome: string;
-  delivered: number;
-  /** The tick's last read of cron:state: when, and how stale. */
-  cronStateReadAt: number;
-  cronStateStaleMs: number;
-  endedAt: number;
-}
-
 export interface SimulationResult {
   options: Required<Omit<SimulationOptions, "faults">> & { faults: FaultRates };
   config: Config;
@@ -77,18 +70,23 @@ export interface SimulationResult {
   incidents: Incident[];
   incidentsByClass: Record<IncidentClass, number>;
   episodes: Episode[];
-  /** Every alert, repeat, reminder and recovery line the phone got, with the tick that decided it. */
+  /** Every alert, repeat, reminder and recovery line the phone got, with the run that decided it. */
   pages: PageLine[];
   decisions: Decision[];
-  tickLog: TickRecord[];
+  runs: MonitorRun[];
+  monitor: MonitorStats;
+  /** Rows written and read by the monitor's SQL (setAlarm counted apart, in monitor.alarmSets). */
+  rows: { written: number; read: number };
   scores: ConditionScore[];
   notices: Map<string, number>;
   kvByOwner: Map<string, OperationCounts>;
   kvByCaller: Map<string, OperationCounts>;
   kvStaleness: StalenessStats;
-  ticks: { scheduled: number; skipped: number; late: number; duplicated: number; ran: number; outcomes: Map<string, number> };
-  telegram: { calls: number; delivered: number; outcomes: Map<string, number>; outages: Array<{ from: number; until: number }> };
-  kvQuotaOutages: Array<{ from: number; until: number }>;
+  cron: { scheduled: number; skipped: number; late: number; duplicated: number; ran: number; outcomes: Map<string, number> };
+  telegram: { calls: number; delivered: number; outcomes: Map<string, number>; outages: Window[] };
+  doQuotaOutages: Window[];
+  kvQuotaOutages: Window[];
+  alarmFailovers: Window[];
   pingAnswers: Map<string, number>;
   logs: Map<string, number>;
   failures: string[];
@@ -158,8 +156,6 @@ const HOST_TEMPLATES: HostSpec[] = [
   },
 ];
 
-/** Where Cloudflare may run a cron tick: some share a location with a host, most do not. */
-const CRON_LOCATIONS = ["ewr", "fra", "sjc", "sin", "lhr", "gru"];
 const DEFAULT_START = Date.UTC(2026, 2, 2, 0, 0, 0);
 const MINUTE_MS = 60_000;
 
@@ -172,7 +168,7 @@ export function hostSpecs(count: number): HostSpec[] {
   });
 }
 
-function rawConfig(hosts: readonly HostSpec[]): Record<string, unknown> {
+export function rawConfig(hosts: readonly HostSpec[]): Record<string, unknown> {
   return {
     plan: "free",
     telegram: { chatId: "4242", baseUrl: "https://telegram.sim" },
@@ -187,25 +183,10 @@ function rawConfig(hosts: readonly HostSpec[]): Record<string, unknown> {
   };
 }
 
-const SECRETS = {
-  WITNESS_MASTER_KEY: "sim-master-key-0123456789abcdef0123456789abcdef",
-  TELEGRAM_BOT_TOKEN: "123456:sim-bot-token",
-  STATUS_TOKEN: "sim-status-token",
-  TELEGRAM_WEBHOOK_SECRET: "sim-webhook-secret",
-};
-
-/**
- * The Worker's bindings for one request or tick. The one place simulated bindings stand
- * in for the Worker's: SimulatedKvView answers every KVNamespace call src/store.ts makes
- * (get single and bulk with type and cacheTtl, put with expirationTtl, delete, list).
- */
-function workerEnv(kv: SimulatedKvView, config: object): Env {
-  const bindings = { WITNESS_KV: kv, WITNESS_CONFIG: config, ...SECRETS };
-  return bindings as unknown as Env;
-}
+const TELEGRAM_TOKEN = "123456:sim-bot-token";
 
 /** Windows of `minutes` at random times, `count` of them, clear of the run's first and last 12 h. */
-function windows(random: Random, start: number, days: number, count: number, minutes: number): Array<{ from: number; until: number }> {
+function windows(random: Random, start: number, days: number, count: number, minutes: number): Window[] {
   const span = days * 86_400_000;
   const margin = Math.min(12 * 3_600_000, span / 4);
   const slot = (span - 2 * margin) / count;
@@ -217,14 +198,13 @@ function windows(random: Random, start: number, days: number, count: number, min
 
 export async function runSimulation(options: SimulationOptions): Promise<SimulationResult> {
   const began = performance.now();
-  const faults: FaultRates = { ...DEFAULT_FAULTS, ...options.faults };
+  const faults: FaultRates = { ...DEFAULT_FAULTS, ...options.faults, alarm: { ...DEFAULT_FAULTS.alarm, ...options.faults?.alarm } };
   const start = options.start ?? DEFAULT_START;
   const end = start + options.days * 86_400_000;
   const random = new Random(options.seed);
   const scheduler = new Scheduler(start);
   const specs = hostSpecs(options.hosts);
-  const raw = rawConfig(specs);
-  const config = parseConfig(raw);
+  const config = parseConfig(rawConfig(specs));
   const budget = computeBudget(config);
   if (budget.refusals.length > 0) throw new Error(`check-config would refuse the simulated configuration: ${budget.refusals.join("; ")}`);
   const replayWindowMs = config.timing.replayWindowSeconds * 1000;
@@ -234,12 +214,31 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const outageRandom = random.fork("outages");
   const telegramOutages = windows(outageRandom, start, options.days, Math.max(1, Math.round((options.days / 10) * faults.telegramOutagesPer10Days)), 60);
   for (const outage of telegramOutages) telegram.addOutage(outage.from, outage.until);
-  const kvQuotaOutages = windows(outageRandom, start, options.days, Math.max(1, Math.round(options.days / 15)), faults.kvQuotaOutageMinutes);
+  const quotaCount = Math.max(1, Math.round(options.days / 15));
+  const kvQuotaOutages = windows(outageRandom, start, options.days, quotaCount, faults.kvQuotaOutageMinutes);
   for (const outage of kvQuotaOutages) kv.failWrites(outage.from, outage.until);
+  // The DO quota runs out at another time than KV's (a day's requests spent early).
+  const doQuotaOutages = windows(outageRandom.fork("do"), start, options.days, quotaCount, faults.doQuotaOutageMinutes);
+  const failoverCount = Math.round(options.days * faults.alarmFailoversPerDay);
+  const alarmFailovers = failoverCount === 0 ? [] : windows(outageRandom.fork("failover"), start, options.days, failoverCount, faults.alarmFailoverMinutes);
 
-  const app = createApp({ now: () => scheduler.now });
-  const secrets = new Map<string, string>();
-  for (const spec of specs) secrets.set(spec.id, await deriveHostSecret(SECRETS.WITNESS_MASTER_KEY, spec.id));
+  const kvView = kv.at("monitor", "monitor");
+  const monitor = new SimMonitor({
+    scheduler,
+    random: random.fork("monitor"),
+    config,
+    kv: {
+      put: (key, value) => kvView.put(key, value),
+      get: async (key) => {
+        const value = await kvView.get(key);
+        return typeof value === "string" ? value : null;
+      },
+      delete: (key) => kvView.delete(key),
+    },
+    telegram: (run) => telegram.fetchFor(run),
+    telegramToken: TELEGRAM_TOKEN,
+    faults: { alarm: faults.alarm, failoverWindows: alarmFailovers, quotaWindows: doQuotaOutages, evictionsPerDay: faults.evictionsPerDay },
+  });
 
   const logs = new Map<string, number>();
   const hosts = specs.map(
@@ -248,29 +247,14 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         scheduler,
         random: random.fork("hosts"),
         replayWindowMs,
-        async sendPing(host, rawBody, timestampMs) {
-          const timestamp = String(timestampMs);
-          const request = new Request(`https://witness.sim/v1/ping/${host.spec.id}`, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              [TIMESTAMP_HEADER]: timestamp,
-              // Signed as the Node agent signs (node:crypto); the route verifies with WebCrypto.
-              [SIGNATURE_HEADER]: createHmac("sha256", secrets.get(host.spec.id) ?? "").update(`${timestamp}.${rawBody}`).digest("hex"),
-            },
-            body: rawBody,
-          });
-          const response = await app.fetch(request, workerEnv(kv.at(host.spec.location, "ping route"), raw));
-          await response.arrayBuffer();
-          return response.status;
-        },
+        sendPing: (host, rawBody, timestampMs) => monitor.ping(host.spec.id, rawBody, timestampMs),
       }),
   );
 
   // Incidents: each host draws classes from a shuffled deck (every class comes round),
-  // spaced by random gaps, kept clear of KV quota outages (those test the degraded path).
+  // spaced by random gaps, kept clear of quota windows (those test the degraded path).
   const incidentRandom = random.fork("incidents");
-  const keepClear = kvQuotaOutages.map((outage) => ({ from: outage.from - 30 * MINUTE_MS, until: outage.until + 30 * MINUTE_MS }));
+  const keepClear = [...kvQuotaOutages, ...doQuotaOutages].map((outage) => ({ from: outage.from - 30 * MINUTE_MS, until: outage.until + 30 * MINUTE_MS }));
   for (const host of hosts) {
     let deck: IncidentClass[] = [];
     let at = start + incidentRandom.between(0.2, 1) * faults.incidentGapHours * 3_600_000;
@@ -293,67 +277,37 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 
   // The cron: every minute, now and then late, twice, or not at all.
   const cronRandom = random.fork("cron");
-  const ticks: TickRecord[] = [];
-  const decisions: Decision[] = [];
-  const tickStats = { scheduled: 0, skipped: 0, late: 0, duplicated: 0, ran: 0, outcomes: new Map<string, number>() };
+  const cron = { scheduled: 0, skipped: 0, late: 0, duplicated: 0, ran: 0, outcomes: new Map<string, number>() };
   const skippedMinutes: number[] = [];
   const lateMinutes: Array<{ at: number; lateMs: number }> = [];
-  let nextTickId = 0;
-  const runCopy = (scheduledFor: number, at: number, copy: TickRecord["copy"]) => {
-    const location = cronRandom.pick(CRON_LOCATIONS);
-    const id = nextTickId++;
+  const runCron = (at: number) => {
     scheduler.at(at, () => {
-      scheduler.spawn(`cron tick ${new Date(scheduledFor).toISOString()} (${copy})`, async () => {
-        const view = kv.at(location, "cron");
-        let decidedAt = scheduler.now;
-        const startedAt = scheduler.now;
-        const summary = await runTick(workerEnv(view, raw), {
-          now: () => (decidedAt = scheduler.now),
-          fetch: telegram.fetchFor(id),
-          sleep: scheduler.sleep,
-        });
-        tickStats.ran++;
-        tickStats.outcomes.set(summary.outcome, (tickStats.outcomes.get(summary.outcome) ?? 0) + 1);
-        const cronStateReads = view.reads.filter((read) => read.key === "cron:state");
-        ticks.push({
-          id,
-          scheduledFor,
-          startedAt,
-          decidedAt,
-          location,
-          copy,
-          outcome: summary.outcome,
-          delivered: summary.delivered,
-          cronStateReadAt: cronStateReads.at(-1)?.at ?? startedAt,
-          cronStateStaleMs: cronStateReads.at(-1)?.staleMs ?? 0,
-          endedAt: scheduler.now,
-        });
-        for (const event of summary.events) {
-          decisions.push({ at: decidedAt, hostId: event.hostId, kind: event.kind, type: event.type, tick: id });
-        }
+      scheduler.spawn(`cron ${new Date(at).toISOString()}`, async () => {
+        const summary = await monitor.cron();
+        cron.ran++;
+        const outcome = summary.repaired ? "checked, alarm repaired" : summary.outcome;
+        cron.outcomes.set(outcome, (cron.outcomes.get(outcome) ?? 0) + 1);
       });
     });
   };
   for (let minute = start + MINUTE_MS; minute < end; minute += MINUTE_MS) {
-    tickStats.scheduled++;
+    cron.scheduled++;
     if (cronRandom.chance(faults.cronSkipped)) {
-      tickStats.skipped++;
+      cron.skipped++;
       skippedMinutes.push(minute);
       continue;
     }
     let at = minute + cronRandom.between(0, 2000);
     if (cronRandom.chance(faults.cronLate)) {
-      tickStats.late++;
+      cron.late++;
       const lateMs = cronRandom.between(5000, 50_000);
       lateMinutes.push({ at: minute, lateMs });
       at += lateMs;
-      runCopy(minute, at, "late");
-    } else {
-      runCopy(minute, at, "on time");
     }
+    runCron(at);
     if (cronRandom.chance(faults.cronDuplicated)) {
-      tickStats.duplicated++;
-      runCopy(minute, at + cronRandom.between(0, 3000), "duplicate");
+      cron.duplicated++;
+      runCron(at + cronRandom.between(0, 3000));
     }
   }
 
@@ -368,8 +322,18 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     const hostConfig = config.hosts.find((candidate) => candidate.id === host.spec.id);
     return hostConfig === undefined ? [] : groundTruth(host, hostConfig, config, start, end, replayWindowMs);
   });
-  const tickById = new Map(ticks.map((tick) => [tick.id, tick]));
   const intervalOf = new Map(specs.map((spec) => [spec.id, spec.intervalSeconds]));
+  const cronPathExtraMs = new Map(
+    config.hosts.map((host) => {
+      const bounds = hostBudget(host, config);
+      return [host.id, (bounds.darkPageWithinSecondsIfAlarmsFail - bounds.darkPageWithinSeconds) * 1000];
+    }),
+  );
+  const cronFaultMs = (from: number, to: number) =>
+    skippedMinutes.filter((minute) => minute >= from && minute <= to).length * MINUTE_MS +
+    lateMinutes.filter((late) => late.at >= from && late.at <= to).reduce((max, late) => Math.max(max, late.lateMs), 0);
+  const overlaps = (list: readonly Window[], from: number, to: number) => list.some((window) => window.from <= to && window.until >= from);
+  const decisions: Decision[] = monitor.decisions.map((decision) => ({ at: decision.at, hostId: decision.hostId, kind: decision.kind, type: decision.type, tick: decision.run }));
   const pages = parsePages(telegram.delivered);
   attachDecisions(pages, decisions);
   const scores = score({
@@ -377,26 +341,20 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     pages,
     runStart: start,
     runEnd: end,
-    cronAllowanceMs: (from, to) =>
-      skippedMinutes.filter((minute) => minute >= from && minute <= to).length * MINUTE_MS +
-      lateMinutes.filter((late) => late.at >= from && late.at <= to).reduce((max, late) => Math.max(max, late.lateMs), 0),
-    // A page decided from a read that predates the end: the next ping, KV lag, a tick, settle, a late tick.
-    postSlackMs: (hostId) => ((intervalOf.get(hostId) ?? 60) + 90 + 60 + config.timing.settleSeconds + 60) * 1000,
-    kvExcuse: (tickId, earlierId) => {
-      const tick = tickById.get(tickId);
-      const earlier = tickById.get(earlierId);
-      if (tick === undefined || earlier === undefined) return null;
-      if (tickId !== earlierId && tick.cronStateReadAt < earlier.endedAt) {
-        return `two ticks at once: this one read cron:state ${((earlier.endedAt - tick.cronStateReadAt) / 1000).toFixed(1)} s before the other recorded its send; no compare-and-swap`;
-      }
-      if (tick.cronStateStaleMs > 0) return `the sending tick's read of cron:state was ${(tick.cronStateStaleMs / 1000).toFixed(1)} s stale after settling`;
+    // A page decided from the last ping before an episode ended: that ping's interval and a cron minute.
+    postSlackMs: (hostId) => ((intervalOf.get(hostId) ?? 60) + 60) * 1000,
+    lateExcuse: ({ hostId, from, deadline, decidedAt, deliveredAt }) => {
+      const telegramFailed = telegram.calls.some((call) => call.outcome !== "delivered" && call.at >= Math.min(decidedAt, deadline) - 1000 && call.at <= deliveredAt);
+      const cronPathBound = deadline + (cronPathExtraMs.get(hostId) ?? 60_000) + cronFaultMs(from, deliveredAt) + 10_000;
+      const alarmFailed = overlaps(monitor.alarmFaults, from, deliveredAt) || overlaps(alarmFailovers, from, deliveredAt);
+      if (alarmFailed && decidedAt <= cronPathBound && (deliveredAt <= cronPathBound || telegramFailed)) return "alarm";
+      if (decidedAt <= deadline + 10_000 && telegramFailed) return "telegram";
       return null;
     },
     explain: (from, to) =>
-      ticks
-        .filter((tick) => tick.startedAt >= from && tick.startedAt <= to)
-        .sort((a, b) => a.startedAt - b.startedAt)
-        .map((tick) => `${new Date(tick.startedAt).toISOString().slice(11, 19)} ${tick.location}${tick.copy === "on time" ? "" : ` (${tick.copy})`}${tick.cronStateStaleMs > 0 ? ` read cron:state ${Math.round(tick.cronStateStaleMs / 1000)} s stale` : ""}${tick.outcome === "judged" ? "" : ` ${tick.outcome}`}`)
+      monitor.runs
+        .filter((run) => run.at >= from && run.at <= to)
+        .map((run) => `${new Date(run.at).toISOString().slice(11, 19)} ${run.reason}${run.outcome === "ok" ? "" : ` ${run.outcome}`}`)
         .join(" | "),
   });
 
@@ -416,15 +374,19 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     episodes,
     pages,
     decisions,
-    tickLog: ticks,
+    runs: monitor.runs,
+    monitor: monitor.stats,
+    rows: { written: monitor.sql.rowsWritten, read: monitor.sql.rowsRead },
     scores,
     notices: classifyNotices(telegram.delivered),
     kvByOwner: kv.byOwner,
     kvByCaller: kv.byCaller,
     kvStaleness: kv.staleness,
-    ticks: tickStats,
+    cron,
     telegram: { calls: telegram.calls.length, delivered: telegram.delivered.length, outcomes: telegramOutcomes, outages: telegramOutages },
+    doQuotaOutages,
     kvQuotaOutages,
+    alarmFailovers,
     pingAnswers,
     logs,
     failures: scheduler.failures,

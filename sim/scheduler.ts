@@ -12,13 +12,16 @@ interface ScheduledEvent {
 
 /** Real milliseconds one piece of work may run without sleeping before it is called stuck. */
 const STUCK_AFTER_MS = 30_000;
+/** Event-loop turns without any activity after which running work is taken to wait on simulated work. */
+const QUIET_TURNS = 3;
 
 export class Scheduler {
   now: number;
   private readonly heap: ScheduledEvent[] = [];
   private order = 0;
   private running = 0;
-  private idleWaiters: Array<() => void> = [];
+  /** Bumped by every spawn, release and event: how idle() tells waiting work from working work. */
+  private activity = 0;
   readonly failures: string[] = [];
 
   constructor(start: number) {
@@ -33,6 +36,7 @@ export class Scheduler {
   /** Starts async work now; the clock waits for it until it finishes or sleeps. */
   spawn(label: string, task: () => Promise<void>): void {
     this.running++;
+    this.activity++;
     void task()
       .catch((error: unknown) => {
         this.failures.push(`${label} at ${new Date(this.now).toISOString()}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
@@ -65,25 +69,32 @@ export class Scheduler {
 
   private release(): void {
     this.running--;
-    if (this.running === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const wake of waiters) wake();
+    this.activity++;
+  }
+
+  /**
+   * Waits until no work runs, or until what still "runs" only awaits other simulated work
+   * (a run waiting for another's delivery): several turns of the event loop with nothing
+   * spawned, released or put to sleep. Then the clock may move on, or nothing ever would.
+   */
+  private async idle(): Promise<void> {
+    const began = Date.now();
+    let seen = this.activity;
+    let quietTurns = 0;
+    while (this.running > 0) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.activity !== seen) {
+        seen = this.activity;
+        quietTurns = 0;
+      } else if (++quietTurns >= QUIET_TURNS) {
+        return;
+      }
+      if (Date.now() - began > STUCK_AFTER_MS) throw new Error(`simulated work stuck at ${new Date(this.now).toISOString()}`);
     }
   }
 
-  private idle(): Promise<void> {
-    if (this.running === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`simulated work stuck at ${new Date(this.now).toISOString()}`)), STUCK_AFTER_MS);
-      this.idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
   private push(event: ScheduledEvent): void {
+    this.activity++;
     const heap = this.heap;
     heap.push(event);
     let i = heap.length - 1;

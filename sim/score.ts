@@ -96,6 +96,8 @@ export function classifyNotices(delivered: ReadonlyArray<{ text: string }>): Map
   const add = (name: string) => notices.set(name, (notices.get(name) ?? 0) + 1);
   for (const { text } of delivered) {
     if (text.startsWith("👋")) add("watching");
+    else if (text.startsWith("⚠️ <b>witness degraded")) add("degraded");
+    else if (text.startsWith("⚠️ <b>witness</b> could not be reached")) add("degraded over");
     else if (text.startsWith("☀️")) add("daily digest");
     else if (text.startsWith("⚠️ <b>witness is degraded")) add("degraded");
     else if (text.includes("Workers KV answers again")) add("degraded over");
@@ -112,14 +114,12 @@ export interface ConditionScore {
   inTime: number;
   /** Decided in time, delivered late because Telegram failed. */
   lateTelegram: number;
-  /** Decided late only by as much as the cron itself ran late or skipped ticks. */
+  /** Late only where the alarm path failed (failover, lost, thrown): within the cron-path bound. */
   lateCron: number;
   late: number;
   missed: number;
   falsePages: number;
   duplicates: number;
-  /** Duplicates KV explains (see ScoreInput.kvExcuse): no witness code could rule them out. */
-  duplicatesKv: number;
   /** Real episodes too short to be promised a page, and how many were paged anyway. */
   short: number;
   shortPaged: number;
@@ -140,19 +140,17 @@ export interface ScoreInput {
   pages: readonly PageLine[];
   runStart: number;
   runEnd: number;
-  /** Extra ms the cron's own faults (late or skipped ticks) added within [from, to]. */
-  cronAllowanceMs: (from: number, to: number) => number;
-  /** How long after an episode's end a page decided from a stale read may still arrive. */
+  /** How long after an episode's end a page decided from the last ping before it may still arrive. */
   postSlackMs: (hostId: string) => number;
-  /** The cron ticks in [from, to], one line, to explain a finding. */
+  /** The monitor's runs in [from, to], one line, to explain a finding. */
   explain: (from: number, to: number) => string;
   /**
-   * Why a tick sent a page an earlier tick had already sent, if KV explains it: its last
-   * read of cron:state came before the earlier tick recorded the send (two ticks at once;
-   * KV has no compare-and-swap), or came after but was stale (propagation). Null when the
-   * read was fresh and came after: then witness itself sent it twice.
+   * Why a page that reached the phone after its bound is excused, or null (then it is
+   * late): "telegram" when it was decided in time and Telegram's faults held it back;
+   * "alarm" when the alarm path failed near it (a failover, a lost or thrown alarm) and
+   * it still came within the cron-path bound (plus the cron's own late or skipped minutes).
    */
-  kvExcuse: (tick: number, earlierTick: number) => string | null;
+  lateExcuse: (late: { hostId: string; from: number; deadline: number; decidedAt: number; deliveredAt: number }) => "telegram" | "alarm" | null;
 }
 
 /** A phone's round trip to Telegram: a page decided at the deadline lands a little after it. */
@@ -184,7 +182,6 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
     missed: 0,
     falsePages: 0,
     duplicates: 0,
-    duplicatesKv: 0,
     short: 0,
     shortPaged: 0,
     shortestPagedMs: null,
@@ -240,7 +237,7 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
     }
     if (episode === undefined) {
       result.falsePages++;
-      note(`false ${page.type}: ${page.hostId} at ${iso(page.at)}: ${page.line}; ticks: ${input.explain(page.at - 150_000, page.at)}`);
+      note(`false ${page.type}: ${page.hostId} at ${iso(page.at)}: ${page.line}; runs: ${input.explain(page.at - 150_000, page.at)}`);
       continue;
     }
     if (page.type === "repeat") result.repeats++;
@@ -251,13 +248,10 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
   for (const episode of episodes) {
     const alerts = alertsBy.get(episode) ?? [];
     for (const extra of alerts.slice(1)) {
-      const excuse = input.kvExcuse(extra.deliveredBy, alerts[0]?.deliveredBy ?? extra.deliveredBy);
-      if (excuse !== null) result.duplicatesKv++;
-      else result.duplicates++;
+      result.duplicates++;
       note(
-        `duplicate${excuse === null ? "" : ` (KV: ${excuse})`}: ` +
-          `${episode.hostId} ${kind} from ${iso(episode.start)} alerted at ${alerts.map((page) => iso(page.decidedAt)).join(", ")}; ` +
-          `ticks: ${input.explain(extra.decidedAt - 150_000, extra.decidedAt)}`,
+        `duplicate: ${episode.hostId} ${kind} from ${iso(episode.start)} alerted at ${alerts.map((page) => iso(page.decidedAt)).join(", ")}; ` +
+          `runs: ${input.explain(extra.decidedAt - 150_000, extra.decidedAt)}`,
       );
     }
     const anchor = endAnchor(episode);
@@ -286,7 +280,7 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
       result.missed++;
       note(
         `missed: ${episode.hostId} ${kind} from ${iso(episode.start)} to ${episode.end === null ? "the end" : iso(episode.end)} (page due by ${iso(deadline)}); ` +
-          `ticks: ${input.explain(episode.start, deadline)}`,
+          `runs: ${input.explain(episode.start, deadline)}`,
       );
       continue;
     }
@@ -297,15 +291,16 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
     }
     const decided = first.decidedAt;
     const lateBy = `${minutesText(first.at - deadline)} after the bound`;
-    if (decided <= deadline) {
+    const excuse = input.lateExcuse({ hostId: episode.hostId, from: episode.start, deadline, decidedAt: decided, deliveredAt: first.at });
+    if (excuse === "telegram") {
       result.lateTelegram++;
       note(`late (Telegram): ${episode.hostId} ${kind} from ${iso(episode.start)}: decided ${iso(decided)}, delivered ${iso(first.at)}, ${lateBy}`);
-    } else if (decided <= deadline + input.cronAllowanceMs(episode.start, deadline)) {
+    } else if (excuse === "alarm") {
       result.lateCron++;
-      note(`late (cron ran late or skipped): ${episode.hostId} ${kind} from ${iso(episode.start)}: decided ${iso(decided)}, ${lateBy}`);
+      note(`late (alarm failed, cron path): ${episode.hostId} ${kind} from ${iso(episode.start)}: decided ${iso(decided)}, delivered ${iso(first.at)}, ${lateBy}`);
     } else {
       result.late++;
-      note(`late: ${episode.hostId} ${kind} from ${iso(episode.start)}: decided ${iso(decided)}, delivered ${iso(first.at)}, ${lateBy}; ticks: ${input.explain(episode.start, decided)}`);
+      note(`late: ${episode.hostId} ${kind} from ${iso(episode.start)}: decided ${iso(decided)}, delivered ${iso(first.at)}, ${lateBy}; runs: ${input.explain(episode.start, first.at)}`);
     }
   }
   return result;

@@ -36,7 +36,7 @@ const STEP_MS = 1000;
 const HEARTBEAT_AHEAD_LIMIT_MS = 300_000;
 
 export interface TruthBounds {
-  /** Seconds from the last ping to the dark page (budget.ts). */
+  /** Seconds from the last ping to the dark page, alarm path (budget.ts). */
   darkPageWithinSeconds: number;
   /** Seconds from the moment stale becomes true to its page. */
   staleSlackSeconds: number;
@@ -48,14 +48,13 @@ export interface TruthBounds {
 
 export function truthBounds(host: HostConfig, config: Config): TruthBounds {
   const budget = hostBudget(host, config);
-  // check-config states no bound for skew; it is confirmed like dark, so it gets the same
-  // allowance for confirmation that the dark bound carries.
-  const confirm = budget.darkPageWithinSeconds - host.darkAfterSeconds - config.timing.cronPeriodSeconds - config.timing.settleSeconds;
+  // Skew is confirmed by pings like the other changes on the host (timing.confirmPings),
+  // so it is held to the change bound check-config states.
   return {
     darkPageWithinSeconds: budget.darkPageWithinSeconds,
     staleSlackSeconds: budget.stalePageWithinSeconds - host.maxAgeInSessionSeconds,
     changePageWithinSeconds: budget.changePageWithinSeconds,
-    skewPageWithinSeconds: budget.changePageWithinSeconds + confirm,
+    skewPageWithinSeconds: budget.changePageWithinSeconds,
   };
 }
 
