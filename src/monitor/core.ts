@@ -93,8 +93,11 @@ export class MonitorCore {
     const now = deps.now();
     this.storage.migrate();
     const meta = this.storage.loadMeta();
-    this.firstRun = meta === null;
     this.meta = meta ?? newMonitorMeta(now);
+    // Written at once: when the monitor started is what a never-pinged host's grace and
+    // every silence count from, so it must not move with each restart.
+    if (meta === null) this.storage.putMeta(this.meta);
+    this.firstRun = this.meta.watchingAnnouncedAt === null;
     this.hosts = this.storage.loadHosts(now);
     for (const host of this.config.hosts) {
       if (!this.hosts.has(host.id)) this.hosts.set(host.id, emptyHostState(host.id, this.meta.createdAt));
@@ -201,6 +204,7 @@ export class MonitorCore {
       digestDate: notices.digestDate,
       pagesSentAt,
       configErrorPaged: null,
+      watchingAnnouncedAt: this.meta.watchingAnnouncedAt ?? now,
     };
     this.deps.transaction(() => {
       for (const state of changed) this.storage.putHost(state);
