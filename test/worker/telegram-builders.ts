@@ -2,7 +2,6 @@
 // call as Telegram makes it (through the real app and the real monitor binding), the
 // same updates handed straight to a MonitorHarness at a time the test sets, and what
 // the Bot API stand-in received.
-import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { inject } from "vitest";
 import { MONITOR_NAME } from "../../src/monitor/object.ts";
@@ -82,8 +81,8 @@ export function parsedUpdate(update: Record<string, unknown>): TelegramUpdate {
 
 /**
  * POSTs an update to the webhook as Telegram does, through the real app: the edge
- * checks it and calls the real monitor binding (env.MONITOR, global test config, real
- * clock). `environment` decides the edge's config and bot token (testEnv() points the
+ * checks it and calls the real monitor binding (environment.MONITOR: the global test
+ * config, real clock). `environment` decides the edge's config and bot token (testEnv() points the
  * edge's Telegram calls at the stand-in); `now` is the edge's clock only.
  */
 export function postUpdate(
@@ -108,17 +107,17 @@ export function postUpdate(
   );
 }
 
-/** Whether the real monitor (the one the app calls) has recorded this update as handled. */
-export async function monitorHandled(updateId: number): Promise<boolean> {
-  return runInDurableObject(env.MONITOR.getByName(MONITOR_NAME), async (_instance, state) => {
+/** Whether the real monitor (the one the app calls with `environment`) has recorded this update as handled. */
+export async function monitorHandled(environment: Env, updateId: number): Promise<boolean> {
+  return runInDurableObject(environment.MONITOR.getByName(MONITOR_NAME), async (_instance, state) => {
     const rows = state.storage.sql.exec("SELECT update_id FROM telegram_updates WHERE update_id = ?", updateId).toArray();
     return rows.length > 0;
   });
 }
 
 /** Every row of the real monitor's tables that an operator's update could write. */
-export async function monitorRows(): Promise<{ hosts: number; events: number; updates: number }> {
-  return runInDurableObject(env.MONITOR.getByName(MONITOR_NAME), async (_instance, state) => {
+export async function monitorRows(environment: Env): Promise<{ hosts: number; events: number; updates: number }> {
+  return runInDurableObject(environment.MONITOR.getByName(MONITOR_NAME), async (_instance, state) => {
     const count = (table: string) => Number(state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n);
     const exists = state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'telegram_updates'").toArray().length > 0;
     if (!exists) return { hosts: 0, events: 0, updates: 0 };
@@ -213,4 +212,12 @@ export function stored(monitor: MonitorHarness, hostId: string, now: number): Pr
 
 export function linesOf(messages: readonly string[]): string[] {
   return messages.flatMap((text) => text.split("\n"));
+}
+
+/**
+ * Hands several updates to one monitor at once, as the Durable Object does with
+ * requests that arrive back to back (it interleaves them wherever one awaits).
+ */
+export function concurrently(monitor: MonitorHarness, updates: ReadonlyArray<Record<string, unknown>>, now: number): Promise<TelegramCall[][]> {
+  return monitor.with(now, (core) => Promise.all(updates.map((update) => handleUpdate(parsedUpdate(update), monitor.config, core, now))));
 }
