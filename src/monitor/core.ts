@@ -592,7 +592,10 @@ function rateVerdict(
   const sameAgent = previous.agents.find((agent) => agent.bootId === bootId && agent.startedAt === startedAt);
   const halfIntervalMs = (host.intervalSeconds * 1000) / 2;
   const agentGapMs = sameAgent === undefined ? null : sentAt - sameAgent.sentAt;
-  const tooFast = agentGapMs !== null && agentGapMs < halfIntervalMs;
+  // Both clocks must agree: the agent's, so pings bunched by the network are not refused,
+  // and the Worker's, so a host clock stepped back (NTP, a skew corrected) does not read
+  // as pinging too fast and lock the agent out, unheard, until its clock catches up.
+  const tooFast = sameAgent !== undefined && agentGapMs !== null && agentGapMs < halfIntervalMs && now - sameAgent.lastAt < halfIntervalMs;
   const burst = lastAt !== null && now - lastAt < MIN_PING_GAP_MS;
   if (!tooFast && !burst) return null;
   const gapMs = tooFast && agentGapMs !== null ? agentGapMs : now - (lastAt ?? now);
