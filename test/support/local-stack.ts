@@ -64,6 +64,11 @@ export function cronPeriodFor(tickEveryMs: number | null): number {
 
 /** A made-up chat id: the stand-in accepts any. */
 export const DEMO_CHAT_ID = "100200300";
+/**
+ * The made-up operator's Telegram user id: the one allowed to pause from the (group) alert
+ * chat, since without telegram.allowedUserIds only a private chat with the bot may.
+ */
+export const DEMO_OPERATOR_USER_ID = 7;
 
 export function localConfig(
   telegramUrl: string,
@@ -73,7 +78,7 @@ export function localConfig(
   return {
     // The paid plan's budget: a 10 s demo interval would not fit the free plan's writes.
     plan: "paid",
-    telegram: { chatId: DEMO_CHAT_ID, baseUrl: telegramUrl },
+    telegram: { chatId: DEMO_CHAT_ID, allowedUserIds: [String(DEMO_OPERATOR_USER_ID)], baseUrl: telegramUrl },
     timing: demoTiming(cronPeriodSeconds),
     alerts: { repeatMinutes: 30, timezone: "UTC", digestAt: null },
     defaults: DEMO_HOST_SETTINGS,
