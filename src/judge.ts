@@ -129,11 +129,14 @@ export function observe(
   const since = silentSince(record, input.firstJudgedAt, input.listeningSince);
   const silentSeconds = (now - since) / 1000;
   if (silentSeconds > host.darkAfterSeconds) {
+    const deafGap = record !== null && input.listeningSince > record.receivedAt;
     present.set(
       "dark",
-      record !== null
-        ? `no ping for ${formatSeconds(silentSeconds)} (dark after ${formatSeconds(host.darkAfterSeconds)})`
-        : `never pinged since the monitor started watching ${formatSeconds(silentSeconds)} ago`,
+      record === null
+        ? `never pinged since the monitor started watching ${formatSeconds(silentSeconds)} ago`
+        : deafGap
+          ? `no ping for ${formatSeconds(silentSeconds)} since the monitor could listen again (dark after ${formatSeconds(host.darkAfterSeconds)}; last ping ${formatSeconds((now - record.receivedAt) / 1000)} ago)`
+          : `no ping for ${formatSeconds(silentSeconds)} (dark after ${formatSeconds(host.darkAfterSeconds)})`,
     );
     for (const kind of FROM_CONTENT) unknown.add(kind);
     return { present, unknown };

@@ -66,9 +66,14 @@ export function planHost(
 }
 
 /** One run's changes as messages: the buttons go under the last part of the page. */
-export function planMessages(config: Config, events: readonly AlertEvent[], notes: readonly string[]): PlannedMessage[] {
+export function planMessages(
+  config: Config,
+  events: readonly AlertEvent[],
+  notes: readonly string[],
+  hosts: ReadonlyMap<string, HostState>,
+): PlannedMessage[] {
   const texts = renderTick(events, notes);
-  const buttons = pageButtons(events, config);
+  const buttons = pageButtons(events, config, hosts);
   return texts.map((text, index) => (index === texts.length - 1 && buttons.length > 0 ? { text, buttons } : { text }));
 }
 
@@ -76,7 +81,7 @@ export function planMessages(config: Config, events: readonly AlertEvent[], note
  * Acknowledge, mute and (where the host and its agent allow it) pause buttons for every
  * host with a new or repeated problem. Callback data: "<action>|<hostId>", at most 64 bytes.
  */
-export function pageButtons(events: readonly AlertEvent[], config: Config, hosts?: ReadonlyMap<string, HostState>): InlineButton[][] {
+export function pageButtons(events: readonly AlertEvent[], config: Config, hosts: ReadonlyMap<string, HostState>): InlineButton[][] {
   const hostIds = [...new Set(events.filter((event) => event.type !== "recovery").map((event) => event.hostId))];
   return hostIds.map((hostId) => {
     const host = config.hosts.find((candidate) => candidate.id === hostId);
@@ -84,7 +89,7 @@ export function pageButtons(events: readonly AlertEvent[], config: Config, hosts
       { text: `✔️ Ack ${hostId}`, data: `ack|${hostId}` },
       { text: "🔕 Mute 1 h", data: `mute|${hostId}` },
     ];
-    if (host !== undefined && canPause(host, hosts?.get(hostId) ?? null)) row.push({ text: "⏸️ Pause trading", data: `pause|${hostId}` });
+    if (host !== undefined && canPause(host, hosts.get(hostId) ?? null)) row.push({ text: "⏸️ Pause trading", data: `pause|${hostId}` });
     return row.filter((button) => new TextEncoder().encode(button.data).length <= 64);
   });
 }

@@ -143,7 +143,7 @@ export class MonitorCore {
     const agents = rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt }, now, this.config.timing.replayWindowSeconds * 1000);
 
     const plan = planHost(this.config, host, { ...previous, record: service, agents }, "ping", this.meta.listeningSince, now);
-    const messages = [...(resumed === null ? [] : [{ text: resumed }]), ...planMessages(this.config, plan.events, plan.notes)];
+    const messages = [...(resumed === null ? [] : [{ text: resumed }]), ...planMessages(this.config, plan.events, plan.notes, new Map([[host.id, plan.state]]))];
     this.deps.transaction(() => {
       this.storage.putHost(plan.state);
       this.enqueue(messages, now);
@@ -192,7 +192,7 @@ export class MonitorCore {
     const messages: PlannedMessage[] = [
       ...notices.texts.map((text) => ({ text })),
       ...(resumed === null ? [] : [{ text: resumed }]),
-      ...planMessages(this.config, events, notes),
+      ...planMessages(this.config, events, notes, this.hosts),
     ];
     const pagesSentAt = this.meta.pagesSentAt.filter((at) => now - at < DAY_MS);
     if (events.some((event) => event.type !== "recovery")) pagesSentAt.push(now);

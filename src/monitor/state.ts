@@ -78,6 +78,8 @@ export const MonitorMeta = z.object({
   createdAt: z.number(),
   /** Since when the monitor could hear pings (restarts after it was unreachable). */
   listeningSince: z.number(),
+  /** When the "witness is watching" notice was queued; null until the first run. */
+  watchingAnnouncedAt: z.number().nullable().default(null),
   /** Worker ms of the last time the monitor ran for any reason (ping, alarm, cron). */
   lastAwakeAt: z.number(),
   lastCronAt: z.number().nullable(),
@@ -105,6 +107,7 @@ export function newMonitorMeta(now: number): MonitorMeta {
   return {
     createdAt: now,
     listeningSince: now,
+    watchingAnnouncedAt: null,
     lastAwakeAt: now,
     lastCronAt: null,
     lastAlarmAt: null,

@@ -18,6 +18,8 @@ export interface ScriptedFailure {
   status: number;
   description?: string;
   retryAfterSeconds?: number;
+  /** Answer as Telegram does when a group became a supergroup (400 with the new chat id). */
+  migrateToChatId?: number;
   /** Hold the request this long before answering (to trip client timeouts). */
   delayMs?: number;
 }
@@ -100,6 +102,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
           error_code: failure.status,
           description: failure.description ?? (failure.status === 429 ? "Too Many Requests: retry later" : "Internal Server Error"),
           ...(failure.retryAfterSeconds === undefined ? {} : { parameters: { retry_after: failure.retryAfterSeconds } }),
+          ...(failure.migrateToChatId === undefined ? {} : { parameters: { migrate_to_chat_id: failure.migrateToChatId } }),
         });
       }
       const call: RecordedCall = {

@@ -278,6 +278,12 @@ export async function ping(
   return app.fetch(await signedPingRequest(testEnvironment, hostId, body), testEnvironment);
 }
 
+/** Every call the Telegram stand-in recorded for this env's bot, in order. */
+export async function telegramCallsOf(testEnvironment: TestEnv): Promise<Array<{ method: string; payload: Record<string, unknown> }>> {
+  const response = await fetch(`${inject("telegramUrl")}/__fake/calls/${encodeURIComponent(testEnvironment.botToken)}`);
+  return (await response.json()) as Array<{ method: string; payload: Record<string, unknown> }>;
+}
+
 /** The texts the Telegram stand-in received for this env's bot, in order. */
 export async function sentMessages(testEnvironment: TestEnv): Promise<string[]> {
   const response = await fetch(`${inject("telegramUrl")}/__fake/calls/${encodeURIComponent(testEnvironment.botToken)}`);
@@ -287,7 +293,7 @@ export async function sentMessages(testEnvironment: TestEnv): Promise<string[]> 
 
 export async function failTelegramNext(
   testEnvironment: TestEnv,
-  failures: Array<{ status: number; retryAfterSeconds?: number; description?: string; delayMs?: number }>,
+  failures: Array<{ status: number; retryAfterSeconds?: number; description?: string; delayMs?: number; migrateToChatId?: number }>,
 ): Promise<void> {
   await fetch(`${inject("telegramUrl")}/__fake/fail/${encodeURIComponent(testEnvironment.botToken)}`, {
     method: "POST",

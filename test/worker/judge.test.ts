@@ -121,7 +121,9 @@ describe("dark", () => {
     // Unreachable from T0 + 10 s until T0 + 2 h: the silence before that does not count.
     expect(judge(T0 + 2 * HOUR, T0 + 2 * HOUR)).toEqual([]);
     expect(judge(T0 + 2 * HOUR + 135 * SECOND, T0 + 2 * HOUR)).toEqual([]);
-    expect(judge(T0 + 2 * HOUR + 136 * SECOND, T0 + 2 * HOUR)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 2 min (dark after 2 min)"]);
+    expect(judge(T0 + 2 * HOUR + 136 * SECOND, T0 + 2 * HOUR)).toEqual([
+      "🔴 <b>alpha</b> DARK: no ping for 2 min since the monitor could listen again (dark after 2 min; last ping 2.0 h ago)",
+    ]);
   });
 
   it("keeps content conditions frozen while dark (a tripped circuit neither recovers nor repeats alarms)", () => {

@@ -21,8 +21,8 @@ export class MonitorHarness {
   armedAt: number | null = null;
   /** Every alarm time the core wrote (each is a row written). */
   readonly alarmSets: number[] = [];
-  /** Fails the next run after its deliveries (an alarm handler that throws after sending). */
-  throwAfterSend = false;
+  /** Makes the next alarm write throw: a run that dies after it sent, at its re-arm. */
+  failNextAlarmSet = false;
   rowsWritten = 0;
 
   constructor(input: TestConfigInput = {}) {
@@ -31,25 +31,30 @@ export class MonitorHarness {
     this.stub = env.MONITOR.getByName(`test-${crypto.randomUUID()}`);
   }
 
+  private started = false;
+
   async with<T>(now: number, body: (core: MonitorCore) => Promise<T>): Promise<T> {
     return runInDurableObject(this.stub, async (_instance, state) => {
       const storage = new MonitorStorage(state.storage.sql);
+      if (!this.started) {
+        // The object's own constructor ran on the real clock and recorded when the
+        // monitor started; this monitor's life starts at the test's clock instead.
+        storage.migrate();
+        state.storage.sql.exec("DELETE FROM meta");
+        this.started = true;
+      }
       const core = new MonitorCore({
         storage,
         kv: this.env.WITNESS_KV,
-        fetch: async (input, init) => {
-          const response = await fetch(input, init);
-          if (this.throwAfterSend) {
-            this.throwAfterSend = false;
-            // The message went out; the run dies before it can record that.
-            throw new Error("injected: the isolate died after Telegram answered");
-          }
-          return response;
-        },
+        fetch: (input, init) => fetch(input, init),
         now: () => now,
         alarm: {
           get: async () => this.armedAt,
           set: async (at) => {
+            if (this.failNextAlarmSet) {
+              this.failNextAlarmSet = false;
+              throw new Error("injected: setAlarm failed");
+            }
             this.armedAt = at;
             this.alarmSets.push(at);
           },

@@ -327,10 +327,7 @@ describe("a host whose agent cannot pause", () => {
     expect((await monitor.host("beta", T0 + 2 * MINUTE)).command).toBeNull();
   });
 
-  // Known bug: planMessages (src/plan.ts) calls pageButtons without the hosts' states,
-  // so canPause never sees the agent's kind and every page of a pausable host offers
-  // the button. Marked as failing until it is fixed; then drop `.fails`.
-  it.fails("offers no Pause trading button on the pages of a host whose agent is the shell agent", async () => {
+  it("offers no Pause trading button on the pages of a host whose agent is the shell agent", async () => {
     const monitor = betaMonitor();
     expect(await failingPage(monitor, "shell")).toEqual([["ack|beta", "mute|beta"]]);
   });

@@ -14,7 +14,7 @@ describe("a host that stops pinging", () => {
     expect(monitor.armedAt).toBe(T0 + 75 * SECOND + 1 + 1000);
     await monitor.alarmsUntil(T0 + 10 * 60 * SECOND);
     const dark = (await monitor.messages()).filter((text) => text.includes("DARK"));
-    expect(dark).toEqual([expect.stringContaining("<b>alpha</b> DARK: no ping for 75 s (dark after 75 s)")]);
+    expect(dark).toEqual([expect.stringContaining("<b>alpha</b> DARK: no ping for 76 s (dark after 75 s)")]);
 
     const back = makePingBody({ seq: 1, sentAt: T0 + 11 * 60 * SECOND, agent: { version: "0.1.0", startedAt: T0 + 10 * 60 * SECOND, bootId: "boot-1" } });
     expect((await monitor.ping("alpha", back)).status).toBe(200);

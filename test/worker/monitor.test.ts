@@ -1,0 +1,244 @@
+// The monitor object's promises, with time pinned: a change pages within the ping's own
+// alarm, a deadline pages at the deadline, an alarm delivered twice or late or lost
+// never pages twice or misses, a run that dies after sending repeats nothing, a healthy
+// host costs about one row a ping, and nobody is paged dark for a time the monitor
+// could not listen. Each call rebuilds the core from SQLite, as after an eviction.
+import { env } from "cloudflare:workers";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { Monitor } from "../../src/monitor/object.ts";
+import type { PingBody } from "../../src/protocol.ts";
+import { circuitFile, failTelegramNext, filesWith, makePingBody, T0, telegramCallsOf } from "./helpers.ts";
+import { MonitorHarness } from "./monitor-harness.ts";
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+/** 30 s pings: darkAfter is 2 x 30 + 15 = 75 s; the alarm is armed 1 ms past it plus the 1 s batch window. */
+const DARK_ALARM = 75 * SECOND + 1 + SECOND;
+
+const agent = { version: "0.1.0", startedAt: T0 - HOUR, bootId: "boot-1", kind: "node" as const };
+
+function pingAt(sentAt: number, seq: number, overrides: Partial<PingBody> = {}): PingBody {
+  return makePingBody({ seq, sentAt, agent, files: filesWith(sentAt - 5 * SECOND), ...overrides });
+}
+
+const pausedFiles = (at: number) => filesWith(at - 5 * SECOND, "ok", circuitFile({ paused: true, reason: "drawdown 5%", since: at / 1000 }));
+
+/** Pages only: the first run's "watching" notice is not a page. */
+async function pages(monitor: MonitorHarness): Promise<string[]> {
+  return (await monitor.messages()).filter((text) => !text.includes("is watching"));
+}
+
+describe("a change on the host pages within seconds, not at the next cron", () => {
+  it("a tripped circuit arms the alarm for now; that alarm sends the page", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.run(T0 - MINUTE, "cron");
+    expect((await monitor.ping("alpha", pingAt(T0, 1, { files: pausedFiles(T0) }))).status).toBe(200);
+    expect(monitor.armedAt).toBe(T0);
+    await monitor.alarmsUntil(T0 + 2 * SECOND);
+    expect(await pages(monitor)).toEqual([expect.stringContaining("<b>alpha</b> CIRCUIT TRIPPED: circuit paused: drawdown 5%")]);
+  });
+
+  it("a failing status pages on the second ping that shows it (flap damping), one interval later", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1, { files: filesWith(T0 - 5 * SECOND, "halted") }));
+    await monitor.alarmsUntil(T0 + 29 * SECOND);
+    expect(await pages(monitor)).toEqual([]);
+    await monitor.ping("alpha", pingAt(T0 + 30 * SECOND, 2, { files: filesWith(T0 + 25 * SECOND, "halted") }));
+    await monitor.alarmsUntil(T0 + 31 * SECOND);
+    expect(await pages(monitor)).toEqual([expect.stringContaining("<b>alpha</b> FAILING: status &quot;halted&quot;")]);
+  });
+});
+
+describe("dark, on the monitor's own alarm", () => {
+  it("pages at darkAfter after the last ping, once, even when the alarm is delivered twice", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1));
+    expect(monitor.armedAt).toBe(T0 + DARK_ALARM);
+    await monitor.run(T0 + DARK_ALARM, "alarm");
+    await monitor.run(T0 + DARK_ALARM, "alarm"); // at-least-once: the same alarm again
+    await monitor.run(T0 + DARK_ALARM + 30 * SECOND, "alarm"); // and a late copy
+    expect(await pages(monitor)).toEqual([expect.stringContaining("<b>alpha</b> DARK: no ping for 76 s (dark after 75 s)")]);
+  });
+
+  it("a ping just before the deadline wins over a stale alarm that fires right after it", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1));
+    await monitor.ping("alpha", pingAt(T0 + 74 * SECOND, 2));
+    // The alarm moved (it would have fired before the next ping could move it)...
+    expect(monitor.armedAt).toBe(T0 + 74 * SECOND + DARK_ALARM);
+    // ...but the old one may still be delivered (at-least-once): it finds nothing due.
+    await monitor.run(T0 + DARK_ALARM, "alarm");
+    expect(await pages(monitor)).toEqual([]);
+  });
+
+  it("a run that dies after sending (its re-arm throws) is retried without a second page", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1));
+    monitor.failNextAlarmSet = true;
+    await expect(monitor.run(T0 + DARK_ALARM, "alarm")).rejects.toThrow("injected: setAlarm failed");
+    // The platform retries a thrown alarm after 2 s.
+    await monitor.run(T0 + DARK_ALARM + 2 * SECOND, "alarm");
+    await monitor.run(T0 + DARK_ALARM + 6 * SECOND, "alarm");
+    expect(await pages(monitor)).toEqual([expect.stringContaining("<b>alpha</b> DARK")]);
+  });
+
+  it("if alarms are lost, the cron pages within one cron period of the deadline and repairs the alarm", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1));
+    monitor.armedAt = null; // lost
+    await monitor.run(T0 + 60 * SECOND, "cron");
+    expect(await pages(monitor)).toEqual([]);
+    await monitor.run(T0 + 120 * SECOND, "cron");
+    expect(await pages(monitor)).toEqual([expect.stringContaining("<b>alpha</b> DARK: no ping for 2 min (dark after 75 s)")]);
+    monitor.armedAt = null;
+    const repaired = await monitor.with(T0 + 121 * SECOND, (core) => core.verifyAlarm());
+    expect(repaired.repaired).toBe(true);
+    expect(monitor.armedAt).toBeGreaterThan(T0 + 121 * SECOND);
+  });
+
+  it("an alarm stuck in the past is re-armed by the cron", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1));
+    monitor.armedAt = T0 - 10 * MINUTE;
+    const result = await monitor.with(T0 + 10 * SECOND, (core) => core.verifyAlarm());
+    expect(result).toEqual({ alarmAt: T0 + DARK_ALARM, repaired: true });
+  });
+
+  it("hosts that go dark together share one page: a shared outage is one message", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha" }, { id: "beta" }, { id: "gamma" }] });
+    await monitor.ping("alpha", pingAt(T0, 1));
+    await monitor.ping("beta", pingAt(T0 + 300, 1));
+    await monitor.ping("gamma", pingAt(T0 + 700, 1));
+    await monitor.alarmsUntil(T0 + 3 * MINUTE);
+    const dark = await pages(monitor);
+    expect(dark).toHaveLength(1);
+    expect(dark[0]).toMatch(/^<b>witness<\/b>: 3 problems\n.*alpha.*DARK.*\n.*beta.*DARK.*\n.*gamma.*DARK/);
+  });
+});
+
+describe("what a healthy host costs", () => {
+  it("one host pinging every 30 s: one row a ping, the alarm moved every other ping, never an alarm run", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1));
+    const rowsBefore = monitor.rowsWritten;
+    const setsBefore = monitor.alarmSets.length;
+    const pings = 40;
+    for (let i = 1; i <= pings; i++) {
+      const at = T0 + i * 30 * SECOND;
+      // The alarm never came due between pings: nothing woke the monitor for nothing.
+      expect(monitor.armedAt).toBeGreaterThan(at);
+      await monitor.ping("alpha", pingAt(at, i + 1));
+    }
+    expect((monitor.rowsWritten - rowsBefore) / pings).toBe(1);
+    expect((monitor.alarmSets.length - setsBefore) / pings).toBe(0.5);
+  });
+
+  it("twenty hosts at 30 s: about one row a ping in all (alarm moves under 0.1 a ping)", async () => {
+    const hosts = Array.from({ length: 20 }, (_, i) => ({ id: `host-${i}` }));
+    const monitor = new MonitorHarness({ hosts });
+    const seq = new Map<string, number>();
+    const pingAll = async (round: number) => {
+      for (const [index, host] of hosts.entries()) {
+        const at = T0 + round * 30 * SECOND + index * 1500;
+        const next = (seq.get(host.id) ?? 0) + 1;
+        seq.set(host.id, next);
+        expect((await monitor.ping(host.id, pingAt(at, next))).status).toBe(200);
+      }
+    };
+    await pingAll(0);
+    const setsBefore = monitor.alarmSets.length;
+    const rowsBefore = monitor.rowsWritten;
+    for (let round = 1; round <= 10; round++) await pingAll(round);
+    const pings = 10 * hosts.length;
+    expect((monitor.rowsWritten - rowsBefore) / pings).toBe(1);
+    expect((monitor.alarmSets.length - setsBefore) / pings).toBeLessThan(0.1);
+  });
+});
+
+describe("a silence counts only while the monitor could listen", () => {
+  it("after three hours unreachable (a quota ran out), nobody is paged dark for that time; the chat hears why", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha" }, { id: "beta" }] });
+    await monitor.run(T0 - MINUTE, "cron");
+    await monitor.ping("alpha", pingAt(T0, 1));
+    await monitor.ping("beta", pingAt(T0 + SECOND, 1));
+    // Nothing reaches the monitor until T0 + 3 h: no ping, no alarm, no cron.
+    await monitor.ping("alpha", pingAt(T0 + 3 * HOUR, 2));
+    await monitor.run(T0 + 3 * HOUR + SECOND, "cron");
+    expect(await pages(monitor)).toEqual([expect.stringMatching(/could not be reached for 3\.0 h .*Silence during that time is not counted/)]);
+    // beta stays silent after the monitor hears again: dark, counted from then.
+    await monitor.ping("alpha", pingAt(T0 + 3 * HOUR + 30 * SECOND, 3));
+    await monitor.ping("alpha", pingAt(T0 + 3 * HOUR + 60 * SECOND, 4));
+    await monitor.alarmsUntil(T0 + 3 * HOUR + 80 * SECOND);
+    const dark = (await pages(monitor)).filter((text) => text.includes("DARK"));
+    expect(dark).toEqual([expect.stringContaining("<b>beta</b> DARK: no ping for 76 s since the monitor could listen again (dark after 75 s; last ping 3.0 h ago)")]);
+  });
+});
+
+describe("delivery to Telegram", () => {
+  it("pages wait in order while Telegram fails, then go out once each", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.run(T0 - MINUTE, "cron");
+    await failTelegramNext(monitor.env, [{ status: 502 }, { status: 502 }, { status: 502 }]);
+    await monitor.ping("alpha", pingAt(T0, 1, { files: pausedFiles(T0) }));
+    await monitor.alarmsUntil(T0 + 2 * SECOND);
+    for (let i = 1; i < 20; i++) {
+      await monitor.ping("alpha", pingAt(T0 + i * 30 * SECOND, i + 1));
+      await monitor.run(T0 + i * 30 * SECOND + SECOND, "cron");
+    }
+    const sent = await pages(monitor);
+    expect(sent).toEqual([expect.stringContaining("CIRCUIT TRIPPED: circuit paused"), expect.stringContaining("CIRCUIT TRIPPED over after")]);
+  });
+
+  it("a permanent error (the bot was removed) keeps the pages, turns health red and stops the dead-man ping", async () => {
+    const monitor = new MonitorHarness();
+    await failTelegramNext(monitor.env, [{ status: 403, description: "Forbidden: bot was kicked from the group chat" }]);
+    await monitor.ping("alpha", pingAt(T0, 1, { files: pausedFiles(T0) }));
+    const report = await monitor.run(T0 + SECOND, "cron");
+    expect(report).toMatchObject({ deliveryOk: false, permanentError: "403 Forbidden: bot was kicked from the group chat", undelivered: 2 });
+    const snapshot = JSON.parse((await monitor.env.WITNESS_KV.get("snapshot")) ?? "null") as { telegram: { permanentError: string | null } };
+    expect(snapshot.telegram.permanentError).toBe("403 Forbidden: bot was kicked from the group chat");
+  });
+
+  it("a group that became a supergroup: pages follow the new chat, which is told once what to change", async () => {
+    const monitor = new MonitorHarness();
+    await failTelegramNext(monitor.env, [{ status: 400, description: "Bad Request: group chat was upgraded to a supergroup chat", migrateToChatId: -1001234 }]);
+    await monitor.ping("alpha", pingAt(T0, 1, { files: pausedFiles(T0) }));
+    await monitor.run(T0 + SECOND, "cron");
+    await monitor.ping("alpha", pingAt(T0 + 30 * SECOND, 2));
+    await monitor.alarmsUntil(T0 + 32 * SECOND);
+    const sends = (await telegramCallsOf(monitor.env)).filter((call) => call.method === "sendMessage");
+    // The refused first try is not recorded by the stand-in; everything after goes to the new chat.
+    expect(sends.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(sends.map((call) => call.payload.chat_id))).toEqual(new Set(["-1001234"]));
+    const texts = sends.map((call) => String(call.payload.text));
+    expect(texts.filter((text) => text.includes("became a supergroup"))).toEqual([
+      expect.stringContaining('set <code>telegram.chatId = "-1001234"</code> in wrangler.toml'),
+    ]);
+  });
+});
+
+describe("the Durable Object itself (real clock, real alarm)", () => {
+  it("its own alarm delivers what a ping queued, and its state survives an eviction", { timeout: 30_000 }, async () => {
+    const stub = env.MONITOR.getByName(`object-${crypto.randomUUID()}`);
+    const now = Date.now();
+    const body = makePingBody({ seq: 1, sentAt: now, agent: { ...agent, startedAt: now - HOUR }, files: pausedFiles(now) });
+    const outcome = await stub.acceptPing("alpha", body, now);
+    expect(outcome.status).toBe(200);
+    const alarmAt = await runInDurableObject(stub, (_instance: Monitor, state) => state.storage.getAlarm());
+    expect(alarmAt).not.toBeNull();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await evictDurableObject(stub);
+    const view = await stub.view();
+    const alpha = view.hosts.find((host) => host.hostId === "alpha");
+    expect(alpha?.judgement.conditions.tripped?.detail).toMatch(/^circuit paused: drawdown 5% since /);
+    // The global test config points Telegram at a closed port: the page waits, in order,
+    // attempted by the object's own alarm (which also ran by itself on the real clock).
+    expect(view.outbox).toHaveLength(2);
+    expect(view.outbox[0]?.attempts).toBeGreaterThanOrEqual(1);
+    expect(view.outbox[1]?.attempts).toBe(0);
+    expect(view.outbox[0]?.lastError).toMatch(/^network: /);
+    expect(view.meta.lastAlarmAt).not.toBeNull();
+  });
+});
