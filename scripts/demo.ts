@@ -1,13 +1,23 @@
 // `npm run demo`: plays the day-one scenarios by itself in about a minute, with every
-// real piece running (the Worker under wrangler dev, the bundled agent, files on disk,
-// the Telegram stand-in), then prints the timeline and checks each expected message
-// arrived. Five hosts side by side, because "dark" alone takes 45 s of silence to be true.
+// real piece running (the Worker under wrangler dev with its monitor object and alarm,
+// the bundled agent, files on disk, the Telegram stand-in), then prints the timeline and
+// checks each expected message arrived. Five hosts side by side, because "dark" alone
+// takes 35 s of silence to be true. The cron ticks only as the safety net.
 // Exit code: 0 when every expected message arrived, 1 when one did not, 2 on a set-up error.
 import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureAgentBundle } from "../test/support/agent-process.ts";
-import { DEMO_HOST_SETTINGS, type LocalStack, SILENCE_PAGES_DARK_SETTINGS, startLocalStack, waitUntil } from "../test/support/local-stack.ts";
+import {
+  cronPeriodFor,
+  DEMO_AGENT_INTERVAL_SECONDS,
+  DEMO_DARK_AFTER_SECONDS,
+  DEMO_HOST_SETTINGS,
+  type LocalStack,
+  SILENCE_PAGES_DARK_SETTINGS,
+  startLocalStack,
+  waitUntil,
+} from "../test/support/local-stack.ts";
 import { eventLines, phoneText } from "../test/support/phone.ts";
 import { writeCircuit, writeHeartbeat } from "../test/support/pipeline.ts";
 
@@ -27,6 +37,10 @@ const HOSTS = {
 } as const;
 
 const TRIP_REASON = "daily loss limit: -2.3% < -2.0%";
+/** The cron, sped up but still only the safety net: the monitor pages on pings and its alarm. */
+const TICK_EVERY_MS = 15_000;
+/** The alarm wakes a second past the deadline; a second more for the run and the send. */
+const ALARM_SLACK_MS = 2000;
 
 interface TimelineEntry {
   atMs: number;
@@ -101,14 +115,21 @@ async function play(stack: LocalStack): Promise<Outcome[]> {
       host(HOSTS.stale).pipeline.pause();
       return waitForLine(stack, HOSTS.stale, new RegExp(`🔴 .* STALE: heartbeat \\d+ s old \\(limit ${DEMO_HOST_SETTINGS.maxAgeInSessionSeconds} s in session\\)`), 100_000);
     }),
-    scenario("agent stopped → DARK page; restarted → recovery saying agent restart", async () => {
-      action(`${HOSTS.dark}: the agent is stopped (dark after ${DEMO_HOST_SETTINGS.darkAfterSeconds} s without a ping)`);
+    scenario("agent stopped → DARK page from the monitor's alarm; restarted → recovery saying agent restart", async () => {
+      action(
+        `${HOSTS.dark}: the agent is stopped (dark after ${DEMO_DARK_AFTER_SECONDS} s at ${DEMO_HOST_SETTINGS.intervalSeconds} s pings, ` +
+          "paged by the monitor's alarm within a second or two of the deadline)",
+      );
       await host(HOSTS.dark).stopAgent("stop");
-      const page = await waitForLine(stack, HOSTS.dark, /🔴 .* DARK: no ping for/, 130_000);
+      const lastPingAt = (await stack.worker.status()).hosts.find((entry) => entry.id === HOSTS.dark)?.lastPingAt ?? Date.now();
+      const page = await waitForLine(stack, HOSTS.dark, /🔴 .* DARK: no ping for/, DEMO_DARK_AFTER_SECONDS * 1000 + 60_000);
+      const pagedAfterMs = Date.now() - lastPingAt;
+      const latency = `paged ${(pagedAfterMs / 1000).toFixed(1)} s after the last accepted ping (dark after ${DEMO_DARK_AFTER_SECONDS} s)`;
+      if (pagedAfterMs > DEMO_DARK_AFTER_SECONDS * 1000 + ALARM_SLACK_MS + 1000) throw new Error(`${latency}: later than the alarm should allow`);
       action(`${HOSTS.dark}: the agent is started again`);
       host(HOSTS.dark).startAgent();
       const recovery = await waitForLine(stack, HOSTS.dark, /✅ .* DARK over after .*: pinging again: agent restart/, 30_000);
-      return `${page}\n${recovery}`;
+      return `${page}\n${latency}\n${recovery}`;
     }),
   ]);
 }
@@ -148,11 +169,11 @@ async function main(): Promise<number> {
       root,
       dir,
       agentBundle: bundle,
-      // Pushes every 3 s keep five agents light on a 2-core machine; the slow scenarios
-      // (dark, stale) are bounded by the thresholds, not by the push interval.
-      agentIntervalSeconds: 3,
+      // The shortest push interval a 10 s host accepts; the slow scenarios (dark, stale)
+      // are bounded by the thresholds, not by the push interval.
+      agentIntervalSeconds: DEMO_AGENT_INTERVAL_SECONDS,
       pipelineEveryMs: 2000,
-      tickEveryMs: 1000,
+      tickEveryMs: TICK_EVERY_MS,
       hosts: Object.values(HOSTS).map((id) => ({
         id,
         dataDir: join(dir, "hosts", id),
@@ -187,7 +208,12 @@ async function main(): Promise<number> {
 
   let outcomes: Outcome[];
   try {
-    console.log(dim(`Worker on ${stack.worker.url}, Telegram stand-in on ${stack.telegram.url}; waiting for every agent's first ping…`));
+    console.log(
+      dim(
+        `Worker on ${stack.worker.url}, Telegram stand-in on ${stack.telegram.url}; pages come from pings and the monitor's alarm, ` +
+          `the cron checks every ${cronPeriodFor(TICK_EVERY_MS)} s as the safety net; waiting for every agent's first ping…`,
+      ),
+    );
     await waitUntil("every agent's first accepted ping", 30_000, async () => {
       const status = await stack.worker.status();
       return status.hosts.every((host) => host.lastPingAt !== null) ? true : undefined;

@@ -1,14 +1,23 @@
 // `npm start`: witness on this machine with no Cloudflare account and no Telegram bot.
-// The Worker runs under wrangler dev (local KV), a console stand-in plays the phone,
-// the bundled agent mirrors data/heartbeat.json and data/circuit.json, a sample
-// pipeline keeps the heartbeat fresh, and the cron ticks every few seconds. Ctrl-C
-// stops every process it started.
+// The Worker runs under wrangler dev (the monitor object with its SQLite storage and
+// real-time alarm, local KV), a console stand-in plays the phone, the bundled agent
+// mirrors data/heartbeat.json and data/circuit.json, a sample pipeline keeps the
+// heartbeat fresh, and a sped-up cron (the safety net) ticks every 15 s. Ctrl-C stops
+// every process it started.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureAgentBundle } from "../test/support/agent-process.ts";
 import { leftoverGroups } from "../test/support/child-process.ts";
-import { DEMO_HOST_SETTINGS, type LocalStack, SILENCE_PAGES_DARK_SETTINGS, startLocalStack } from "../test/support/local-stack.ts";
+import {
+  cronPeriodFor,
+  DEMO_AGENT_INTERVAL_SECONDS,
+  DEMO_DARK_AFTER_SECONDS,
+  DEMO_HOST_SETTINGS,
+  type LocalStack,
+  SILENCE_PAGES_DARK_SETTINGS,
+  startLocalStack,
+} from "../test/support/local-stack.ts";
 import { phoneText } from "../test/support/phone.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -16,10 +25,16 @@ const dir = join(root, ".wrangler", "witness-demo");
 const dataDir = join(root, "data");
 const stopFile = join(dataDir, "STOP");
 const HOST_ID = "trader-1";
-const EVERY_SECONDS = 5;
+/** The agent's push interval: the shortest a 10 s host accepts (see DEMO_AGENT_INTERVAL_SECONDS). */
+const AGENT_EVERY_SECONDS = DEMO_AGENT_INTERVAL_SECONDS;
+const PIPELINE_EVERY_SECONDS = 5;
+/** The cron is only the safety net now (deployed: every minute); the monitor pages on its own alarm. */
+const TICK_EVERY_MS = 15_000;
+const CRON_PERIOD_SECONDS = cronPeriodFor(TICK_EVERY_MS);
 // One host plays both "pipeline stopped" and "agent stopped", so silence must page DARK
 // alone (see SILENCE_PAGES_DARK_SETTINGS); stale therefore takes 50 s here.
 const HOST_SETTINGS = { ...DEMO_HOST_SETTINGS, ...SILENCE_PAGES_DARK_SETTINGS };
+const DARK_AFTER_SECONDS = DEMO_DARK_AFTER_SECONDS;
 
 const color = process.stdout.isTTY && process.env.NO_COLOR === undefined;
 const style = (code: string, reset: string) => (text: string) => (color ? `\u001b[${code}m${text}\u001b[${reset}m` : text);
@@ -49,25 +64,27 @@ function printHelp(stack: LocalStack): void {
   const tries: Array<[string, string, string]> = [
     ["bad status", `set "status": "error" in ${heartbeat}`, `FAILING; set it back to "ok" → recovery`],
     ["corrupt", `echo '{"at": 17' > ${heartbeat}`, "HEARTBEAT UNREADABLE; write valid JSON back → recovery"],
-    ["stale", `press ${bold("p")} (or touch ${rel(stopFile)}) to stop the pipeline`, `STALE after ~${HOST_SETTINGS.maxAgeInSessionSeconds + 5} s; ${bold("p")} again → recovery`],
+    ["stale", `press ${bold("p")} (or touch ${rel(stopFile)}) to stop the pipeline`, `STALE ${HOST_SETTINGS.maxAgeInSessionSeconds} s after the last beat (the monitor's alarm); ${bold("p")} again → recovery`],
     ["circuit", `echo '{"paused": true, "reason": "manual test", "since": '${since}'}' > ${circuit}`, `CIRCUIT TRIPPED with its reason; rm ${circuit} → resumed`],
-    ["dark", `press ${bold("a")} to stop the agent`, `DARK after ~${HOST_SETTINGS.darkAfterSeconds + 5} s; ${bold("a")} again → recovery ("agent restart")`],
+    ["dark", `press ${bold("a")} to stop the agent`, `DARK ${DARK_AFTER_SECONDS} s after the last ping, from the monitor's alarm within a second or two; ${bold("a")} again → recovery ("agent restart")`],
     ["status", `curl -s -H 'authorization: Bearer ${stack.worker.secrets.STATUS_TOKEN}' ${stack.worker.url}/v1/status`, "what the Worker knows, as JSON"],
   ];
   console.log(`
 ${bold("witness is running on this machine")} (no Cloudflare account or Telegram bot needed)
 
-  Worker      ${stack.worker.url}   wrangler dev --local, KV in ${rel(join(dir, "worker", "kv-state"))}
+  Worker      ${stack.worker.url}   wrangler dev --local: the monitor object (SQLite) and KV in ${rel(join(dir, "worker", "state"))}
               log: ${rel(join(dir, "worker.log"))}
   Telegram    ${stack.telegram.url}   a stand-in: every message prints here as 📱
-  agent       dist/witness-agent.mjs, host ${HOST_ID}, pushes ${heartbeat} and ${circuit} every ${EVERY_SECONDS} s
-  pipeline    a stand-in that rewrites ${heartbeat} every ${EVERY_SECONDS} s (keeps its status; paused while ${rel(stopFile)} exists)
-  cron        one tick every ${EVERY_SECONDS} s; dark after ${HOST_SETTINGS.darkAfterSeconds} s without a ping, stale after ${HOST_SETTINGS.maxAgeInSessionSeconds} s
+  agent       dist/witness-agent.mjs, host ${HOST_ID}, pushes ${heartbeat} and ${circuit} every ${AGENT_EVERY_SECONDS} s
+  pipeline    a stand-in that rewrites ${heartbeat} every ${PIPELINE_EVERY_SECONDS} s (keeps its status; paused while ${rel(stopFile)} exists)
+  monitor     judges each ping as it arrives and wakes on its alarm at the next deadline:
+              dark after ${DARK_AFTER_SECONDS} s at ${HOST_SETTINGS.intervalSeconds} s pings (2 × ${HOST_SETTINGS.intervalSeconds} s + 15 s), stale after ${HOST_SETTINGS.maxAgeInSessionSeconds} s
+  cron        the safety net: one check every ${CRON_PERIOD_SECONDS} s here (deployed: every minute); judges anything overdue, repairs the alarm
 
-${bold("Things to try")} (each page arrives within a tick or two unless said otherwise)
+${bold("Things to try")} (a page comes with the ping that shows it, ${AGENT_EVERY_SECONDS} s at most; bad status and unreadable need two pings in a row; a trip pages at once)
 ${tries.map(([what, how, then]) => `  ${what.padEnd(11)}${how}\n  ${" ".repeat(11)}${dim("→")} ${then}`).join("\n")}
 
-${bold("Keys")}  a agent on/off · p pipeline on/off · t tick now · s status · h help · q quit (Ctrl-C too)
+${bold("Keys")}  a agent on/off · p pipeline on/off · t cron check now · s status · h help · q quit (Ctrl-C too)
 `);
 }
 
@@ -76,10 +93,13 @@ async function printStatus(stack: LocalStack): Promise<void> {
     const status = await stack.worker.status();
     for (const host of status.hosts) {
       const conditions = Object.keys(host.conditions);
-      const seen = host.lastPingAt === null ? "never pinged" : `last ping stored ${Math.round((status.now - host.lastPingAt) / 1000)} s ago (unchanged pings are stored every 30 s)`;
+      const seen = host.lastPingAt === null ? "never pinged" : `last ping ${Math.round((status.now - host.lastPingAt) / 1000)} s ago`;
       console.log(`${dim(clock())} status: ${host.id}: ${seen}; ${conditions.length === 0 ? "all clear" : `open: ${conditions.join(", ")}`}` +
         `; agent ${stack.host(HOST_ID).agent === null ? "stopped" : "running"}; pipeline ${stack.host(HOST_ID).pipeline.paused ? "paused" : "running"}`);
     }
+    const alarm = status.alarmAt === null ? "no alarm armed" : `monitor alarm in ${Math.max(0, Math.round((status.alarmAt - status.now) / 1000))} s`;
+    const cron = status.lastCronAt === null ? "no cron check yet" : `last cron check ${Math.round((status.now - status.lastCronAt) / 1000)} s ago`;
+    console.log(`${dim(clock())} status: ${alarm}; ${cron}`);
     if (status.undelivered.length > 0) console.log(`${dim(clock())} status: ${status.undelivered.length} message(s) waiting for Telegram`);
   } catch (error) {
     console.log(red(`status failed: ${error instanceof Error ? error.message : String(error)}`));
@@ -115,9 +135,9 @@ async function main(): Promise<void> {
     root,
     dir,
     agentBundle: bundle,
-    agentIntervalSeconds: EVERY_SECONDS,
-    pipelineEveryMs: EVERY_SECONDS * 1000,
-    tickEveryMs: EVERY_SECONDS * 1000,
+    agentIntervalSeconds: AGENT_EVERY_SECONDS,
+    pipelineEveryMs: PIPELINE_EVERY_SECONDS * 1000,
+    tickEveryMs: TICK_EVERY_MS,
     hosts: [{ id: HOST_ID, dataDir, pipelineStopFile: stopFile, settings: SILENCE_PAGES_DARK_SETTINGS }],
     onTelegram: (call) => {
       if (call.method === "sendMessage") printPhone(String(call.payload.text));
@@ -129,7 +149,7 @@ async function main(): Promise<void> {
     },
     onTickError: (error) => {
       const message = error instanceof Error ? error.message : String(error);
-      if (message !== lastTickError) console.log(red(`cron │ tick failed: ${message} (retrying every ${EVERY_SECONDS} s; see ${rel(logPath)})`));
+      if (message !== lastTickError) console.log(red(`cron │ tick failed: ${message} (retrying every ${CRON_PERIOD_SECONDS} s; see ${rel(logPath)})`));
       lastTickError = message;
     },
   });
@@ -174,7 +194,7 @@ async function main(): Promise<void> {
             host.startAgent();
             console.log(`${dim(clock())} ▶ agent started again (expect a recovery saying "agent restart" if the host was dark)`);
           } else {
-            console.log(`${dim(clock())} ▶ stopping the agent: the Worker hears nothing from ${HOST_ID}; DARK in about ${HOST_SETTINGS.darkAfterSeconds + 5} s`);
+            console.log(`${dim(clock())} ▶ stopping the agent: the Worker hears nothing from ${HOST_ID}; DARK ${DARK_AFTER_SECONDS} s after its last ping (the monitor's alarm)`);
             void host.stopAgent("stop");
           }
           break;
@@ -184,12 +204,12 @@ async function main(): Promise<void> {
             console.log(`${dim(clock())} ▶ pipeline running again: the heartbeat is fresh from the next beat`);
           } else {
             writeFileSync(stopFile, "the pipeline stand-in is paused while this file exists\n");
-            console.log(`${dim(clock())} ▶ pipeline paused (${rel(stopFile)}): STALE in about ${HOST_SETTINGS.maxAgeInSessionSeconds + 5} s`);
+            console.log(`${dim(clock())} ▶ pipeline paused (${rel(stopFile)}): STALE ${HOST_SETTINGS.maxAgeInSessionSeconds} s after the last beat`);
           }
           break;
         case "t":
           stack.worker.tick().then(
-            () => console.log(`${dim(clock())} ▶ tick done`),
+            () => console.log(`${dim(clock())} ▶ cron check done`),
             (error: unknown) => console.log(red(`tick failed: ${error instanceof Error ? error.message : String(error)}`)),
           );
           break;
