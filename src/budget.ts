@@ -90,6 +90,18 @@ function usage(values: Partial<Usage>): Usage {
  * any host, could move it (some host pings every interval / n).
  */
 export function alarmMovesPerPing(host: HostConfig, hostCount: number): number {
+  const key = `${host.intervalSeconds}/${host.darkAfterSeconds}/${hostCount}`;
+  const known = replayed.get(key);
+  if (known !== undefined) return known;
+  const share = replayAlarmMoves(host, hostCount);
+  replayed.set(key, share);
+  return share;
+}
+
+/** Replays are the same for every host with the same timing: computed once each. */
+const replayed = new Map<string, number>();
+
+function replayAlarmMoves(host: HostConfig, hostCount: number): number {
   const n = Math.max(1, hostCount);
   const intervalMs = host.intervalSeconds * 1000;
   const darkMs = host.darkAfterSeconds * 1000;
