@@ -54,7 +54,9 @@ function printPhone(html: string): void {
 /** Worker output worth showing on the console; the rest goes to the log file. */
 function isWorkerProblem(line: string): boolean {
   if (/Request\.cf|getaddrinfo|GetAddrInfoReqWrap|workers\.cloudflare\.com/.test(line)) return false; // offline, harmless
-  return /✘|\[ERROR\]|exception|^cron: |^telegram: |^store: |unexpected error/i.test(line);
+  // The cron's summary each tick is routine unless it had to repair the alarm or cannot deliver.
+  if (/^cron: checked: /.test(line)) return /alarm repaired|delivery failing/.test(line);
+  return /✘|\[ERROR\]|exception|^cron: |^telegram: |^monitor: |^webhook: |unexpected error/i.test(line);
 }
 
 function printHelp(stack: LocalStack): void {
