@@ -1,14 +1,42 @@
-// The end-to-end harness's own pieces, fast: how a message reads on the phone, which
-// lines belong to which host, the pipeline stand-in's rules, and the TCP proxy's cut.
+// The end-to-end harness's own pieces, fast: the local config it generates, how a message
+// reads on the phone, which lines belong to which host, the pipeline stand-in's rules,
+// and the TCP proxy's cut.
 // The e2e suite trusts these; if one is wrong, its assertions would be too.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
+import { parseConfig } from "../../src/config.ts";
+import {
+  cronPeriodFor,
+  DEMO_AGENT_INTERVAL_SECONDS,
+  DEMO_DARK_AFTER_SECONDS,
+  localConfig,
+  SILENCE_PAGES_DARK_SETTINGS,
+} from "../support/local-stack.ts";
 import { eventLines, phoneText } from "../support/phone.ts";
 import { beat } from "../support/pipeline.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
+
+describe("generated local config", () => {
+  test("parses as the Worker parses it (no retired timing keys), with the thresholds the suite and the demo narrate", () => {
+    const hosts = [{ id: "a" }, { id: "b", settings: SILENCE_PAGES_DARK_SETTINGS }];
+    const config = parseConfig(localConfig("http://127.0.0.1:9", hosts, cronPeriodFor(4000)));
+    expect(config.hosts.map((host) => [host.id, host.intervalSeconds, host.darkAfterSeconds, host.maxAgeInSessionSeconds])).toEqual([
+      ["a", 10, DEMO_DARK_AFTER_SECONDS, 20],
+      ["b", 10, DEMO_DARK_AFTER_SECONDS, 50],
+    ]);
+    expect(DEMO_DARK_AFTER_SECONDS).toBe(35);
+    // Silence pages DARK alone only if the stale limit is past darkAfter.
+    expect(SILENCE_PAGES_DARK_SETTINGS.maxAgeInSessionSeconds).toBeGreaterThan(DEMO_DARK_AFTER_SECONDS);
+    expect(config.timing).toMatchObject({ cronPeriodSeconds: 5, confirmPings: { failing: 2, heartbeatUnreadable: 2, circuitUnreadable: 2, skewed: 2 } });
+    // Without a ticker the monitor is told the deployed minute (it counts 3 silent periods as unreachable).
+    expect(parseConfig(localConfig("http://127.0.0.1:9", hosts, cronPeriodFor(null))).timing.cronPeriodSeconds).toBe(60);
+    // The monitor answers 429 to an agent pinging faster than half its interval.
+    expect(DEMO_AGENT_INTERVAL_SECONDS * 2).toBeGreaterThan(10);
+  });
+});
 
 describe("phone rendering", () => {
   test("tags go, entities decode, bold is plain unless a terminal asks for it", () => {
