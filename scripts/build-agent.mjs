@@ -1,5 +1,7 @@
-// Bundles the Node agent into one file, dist/witness-agent.mjs: ESM for Node 18+, with
-// zod and the shared protocol inlined, so the host needs no node_modules.
+// Bundles the Node agent into one file, dist/witness-agent.mjs: ESM for Node 18+, so the
+// host needs no node_modules. The agent takes only types from the shared protocol (its
+// run-time checks are agent/src/wire.ts): zod in the bundle tripled its size and its
+// resident memory, so the build refuses a bundle that pulls zod in again.
 // Usage: node scripts/build-agent.mjs [--outfile <path>]
 import { chmod, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
@@ -36,6 +38,11 @@ const external = Object.values(result.metafile.outputs)
   .filter((entry) => entry.external && !entry.path.startsWith("node:"));
 if (external.length > 0) {
   console.error(`build-agent: the bundle imports ${external.map((entry) => entry.path).join(", ")}; it must have no runtime dependencies`);
+  process.exit(1);
+}
+const zodInputs = Object.keys(result.metafile.inputs).filter((path) => path.includes("node_modules/zod/"));
+if (zodInputs.length > 0) {
+  console.error(`build-agent: the bundle includes zod (${zodInputs.length} files); import only types from src/protocol.ts in agent/src, and check at run time with agent/src/wire.ts`);
   process.exit(1);
 }
 const bytes = Object.values(result.metafile.outputs).reduce((sum, output) => sum + output.bytes, 0);

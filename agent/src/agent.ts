@@ -2,7 +2,7 @@
 // reads, seq + 1), send it signed, retry with jittered backoff inside the cycle's
 // deadline, remember the outage, apply remote pauses. It logs on changes of state,
 // not on every push (unless verbose). The clock, fetch, sleep and logger are injected.
-import { MAX_BODY_BYTES, PROTOCOL_VERSION, PingBody, type FileReport, type PauseCommand } from "../../src/protocol.ts";
+import type { FileReport, PauseCommand, PingBody } from "../../src/protocol.ts";
 import { applyRemotePause } from "./circuit-writer.ts";
 import type { Config } from "./config.ts";
 import { truncate } from "./errors.ts";
@@ -10,6 +10,7 @@ import type { Logger } from "./logger.ts";
 import { backoffDelayMs, sendPingAttempt, type AttemptOutcome, type FetchLike } from "./push.ts";
 import { readFileReport, type OpenForReading } from "./read-file.ts";
 import { AGENT_VERSION } from "./version.ts";
+import { MAX_BODY_BYTES, PROTOCOL_VERSION, pingBodyProblems } from "./wire.ts";
 
 export interface AgentDeps {
   now(): number;
@@ -83,10 +84,10 @@ export class Agent {
     const fitted = fitBody(body);
     // Our own bug, not the operator's: say so once, and send anyway so the Worker's
     // 400 names the field.
-    const valid = PingBody.safeParse(fitted.body);
-    if (!valid.success && !this.invalidBodyLogged) {
+    const problems = pingBodyProblems(fitted.body);
+    if (problems.length > 0 && !this.invalidBodyLogged) {
       this.invalidBodyLogged = true;
-      this.deps.log.error(`bug: the ping does not match protocol v1: ${valid.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      this.deps.log.error(`bug: the ping does not match protocol v1: ${problems.join("; ")}`);
     }
     return fitted;
   }

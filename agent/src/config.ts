@@ -4,7 +4,7 @@
 import { statSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { HOST_ID_PATTERN } from "../../src/protocol.ts";
+import { HOST_ID_PATTERN } from "./wire.ts";
 import { UserError } from "./errors.ts";
 
 export type Mode = "loop" | "once" | "check";

@@ -22,7 +22,7 @@ export function describeError(error: unknown): string {
       const causeCode = (cause as { code?: unknown }).code;
       return oneLine(typeof causeCode === "string" ? `${causeCode}: ${cause.message}` : cause.message);
     }
-    return oneLine(typeof code === "string" && !error.message.includes(code) ? `${code}: ${error.message}` : error.message);
+    return oneLine(typeof code === "string" && !error.message.startsWith(code) ? `${code}: ${error.message}` : error.message);
   }
   return oneLine(String(error));
 }

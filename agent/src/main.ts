@@ -4,6 +4,7 @@
 import { parseInvocation, USAGE } from "./config.ts";
 import { EXIT, UserError } from "./errors.ts";
 import { readBootId } from "./boot-id.ts";
+import { httpPost } from "./http-post.ts";
 import { consoleLogger } from "./logger.ts";
 import { run, type RunDeps } from "./run.ts";
 import { AGENT_VERSION } from "./version.ts";
@@ -58,7 +59,7 @@ async function main(): Promise<number> {
   const deps: RunDeps = {
     now: Date.now,
     random: Math.random,
-    fetch: (url, init) => fetch(url, init),
+    fetch: httpPost,
     sleep,
     log: consoleLogger(Date.now, { infoToStderr: invocation.config.mode === "check" }),
     bootId: await readBootId(),

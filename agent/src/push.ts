@@ -1,17 +1,25 @@
 // One signed HTTP attempt to the Worker, classified into a decision: accepted, or
 // failed with whether retrying can help. Retriable statuses are data. The caller owns
 // the retry loop (loop.ts); backoffDelayMs is the pure part of it.
-import { PingAccepted, PingRejected, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../../src/protocol.ts";
+import type { PingAccepted } from "../../src/protocol.ts";
 import { describeError, truncate } from "./errors.ts";
 import { signPing } from "./sign.ts";
+import { parsePingAccepted, parsePingRejected, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./wire.ts";
 
 /** 429 and the 5xx family, including Cloudflare's own 52x origin errors; 408 too. */
 export const RETRIABLE_STATUSES: readonly number[] = [408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 525, 526, 527, 530];
 
+/** What the agent reads of an answer; a fetch Response fits, so does http-post.ts's. */
+export interface ResponseLike {
+  status: number;
+  headers: { get(name: string): string | null };
+  text(): Promise<string>;
+}
+
 export type FetchLike = (
   url: string,
   init: { method: "POST"; headers: Record<string, string>; body: string; signal: AbortSignal },
-) => Promise<Response>;
+) => Promise<ResponseLike>;
 
 /**
  * The longest a Retry-After makes the agent wait. The header comes from whatever
@@ -106,8 +114,8 @@ export function classifyResponse(
 ): AttemptOutcome {
   const json = parseJson(text);
   if (status === 200) {
-    const accepted = PingAccepted.safeParse(json);
-    if (accepted.success) return { kind: "accepted", accepted: accepted.data, status, timestampMs };
+    const accepted = parsePingAccepted(json);
+    if (accepted !== undefined) return { kind: "accepted", accepted, status, timestampMs };
     // A 200 that is not the Worker's answer: a captive portal or a wrong WITNESS_URL.
     return {
       kind: "failed",
@@ -116,14 +124,14 @@ export function classifyResponse(
       message: "HTTP 200 but not a witness answer (is WITNESS_URL the Worker's address?)",
     };
   }
-  const rejected = PingRejected.safeParse(json);
-  const workerError = rejected.success ? truncate(rejected.data.error.replace(/\s+/g, " "), 160) : undefined;
-  const field = rejected.success && rejected.data.field !== undefined ? ` (field ${rejected.data.field})` : "";
+  const rejected = parsePingRejected(json);
+  const workerError = rejected !== undefined ? truncate(rejected.error.replace(/\s+/g, " "), 160) : undefined;
+  const field = rejected?.field !== undefined ? ` (field ${rejected.field})` : "";
   const message = truncate(`HTTP ${status}${workerError !== undefined ? `: ${workerError}${field}` : ""}`, 200);
   const retriable = RETRIABLE_STATUSES.includes(status);
   const askedMs = parseRetryAfter(retryAfterHeader, nowMs);
   const retryAfterMs = askedMs === undefined ? undefined : Math.min(askedMs, MAX_RETRY_AFTER_MS);
-  const clockRejected = status === 401 && rejected.success && isAboutTheClock(rejected.data.error, rejected.data.field);
+  const clockRejected = status === 401 && rejected !== undefined && isAboutTheClock(rejected.error, rejected.field);
   const serverDateMs = dateHeader === null ? Number.NaN : Date.parse(dateHeader);
   return {
     kind: "failed",

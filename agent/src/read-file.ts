@@ -4,8 +4,9 @@
 // from. A bad file is reported as what it is, never as ok and never left out.
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
-import { MAX_FILE_TEXT_BYTES, type FileReport } from "../../src/protocol.ts";
+import type { FileReport } from "../../src/protocol.ts";
 import { truncate } from "./errors.ts";
+import { MAX_FILE_TEXT_BYTES } from "./wire.ts";
 
 /** The slice of a FileHandle this module uses (node:fs/promises FileHandle fits). */
 export interface ReadableFile {
