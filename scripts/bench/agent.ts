@@ -6,9 +6,10 @@ import { execFile, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
-import { promisify } from "node:util";
-import { percentile } from "./worker-sim.ts";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs, promisify } from "node:util";
 
 const run = promisify(execFile);
 const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
@@ -53,9 +54,31 @@ function processCpuSeconds(pid: number): number {
   return (utime + stime) / CLOCK_TICKS_PER_SECOND;
 }
 
-function residentKiB(pid: number): number {
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return match?.[1] === undefined ? Number.NaN : Number(match[1]);
+/** VmRSS, and its anonymous (heap, stacks) and file-backed (the node binary's pages, shared) parts, KiB. */
+function residentKiB(pid: number): { total: number; anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, "m").exec(status);
+    return match?.[1] === undefined ? Number.NaN : Number(match[1]);
+  };
+  return { total: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile") };
+}
+
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] ?? Number.NaN;
+}
+
+/**
+ * The node flags the systemd unit starts the agent with, so the bench measures the agent
+ * as it runs on a host: everything between the node binary and the bundle in ExecStart.
+ */
+export function unitNodeFlags(root: string): string[] {
+  const unit = readFileSync(join(root, "agent", "systemd", "witness-agent.service"), "utf8");
+  const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.trim().split(/\s+/) ?? [];
+  return execStart.slice(1, -1);
 }
 
 /**
@@ -93,8 +116,14 @@ export interface LoopAgentResult {
   seconds: number;
   intervalSeconds: number;
   pushes: number;
+  /** The node binary that ran the agent, and the flags it was given (the unit's). */
+  node: string;
+  nodeFlags: string[];
   /** VmRSS samples after warm-up, KiB. */
   rssMedianKiB: number;
+  /** Median of the anonymous part (the agent's own) and of the file-backed part (the node binary's pages). */
+  rssAnonMedianKiB: number;
+  rssFileMedianKiB: number;
   rssMaxKiB: number;
   rssFirstKiB: number;
   rssLastKiB: number;
@@ -103,11 +132,14 @@ export interface LoopAgentResult {
 }
 
 /** The Node agent in loop mode at a short interval for `seconds`, sampled from /proc. */
-export async function measureLoopAgent(options: { root: string; files: AgentFiles; seconds: number; intervalSeconds: number }): Promise<LoopAgentResult> {
+export async function measureLoopAgent(options: { root: string; files: AgentFiles; seconds: number; intervalSeconds: number; node?: string }): Promise<LoopAgentResult> {
   const standIn = await startStandIn();
+  const node = options.node ?? process.execPath;
+  const nodeFlags = unitNodeFlags(options.root);
+  const { stdout: nodeVersion } = await run(node, ["--version"]);
   const child = spawn(
-    process.execPath,
-    [join(options.root, "dist", "witness-agent.mjs"), "--url", standIn.url, "--host", "bench", "--secret-file", options.files.secretFile, "--heartbeat", options.files.heartbeat, "--circuit", options.files.circuit, "--interval", String(options.intervalSeconds)],
+    node,
+    [...nodeFlags, join(options.root, "dist", "witness-agent.mjs"), "--url", standIn.url, "--host", "bench", "--secret-file", options.files.secretFile, "--heartbeat", options.files.heartbeat, "--circuit", options.files.circuit, "--interval", String(options.intervalSeconds)],
     { stdio: ["ignore", "ignore", "pipe"], env: childEnv({ PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: options.files.dir }) },
   );
   let stderr = "";
@@ -122,7 +154,7 @@ export async function measureLoopAgent(options: { root: string; files: AgentFile
     if (child.exitCode !== null) throw new Error(`the agent exited early: ${stderr}`);
     const pushesBefore = standIn.pings();
     const cpuBefore = processCpuSeconds(pid);
-    const rss: number[] = [];
+    const rss: Array<{ total: number; anon: number; file: number }> = [];
     const deadline = Date.now() + options.seconds * 1000;
     let beat = 1;
     while (Date.now() < deadline) {
@@ -133,14 +165,19 @@ export async function measureLoopAgent(options: { root: string; files: AgentFile
     }
     const cpu = processCpuSeconds(pid) - cpuBefore;
     const pushes = standIn.pings() - pushesBefore;
+    const totals = rss.map((sample) => sample.total);
     return {
       seconds: options.seconds,
       intervalSeconds: options.intervalSeconds,
       pushes,
-      rssMedianKiB: percentile(rss, 50),
-      rssMaxKiB: Math.max(...rss),
-      rssFirstKiB: rss[0] ?? Number.NaN,
-      rssLastKiB: rss.at(-1) ?? Number.NaN,
+      node: `${node} ${nodeVersion.trim()}`,
+      nodeFlags,
+      rssMedianKiB: percentile(totals, 50),
+      rssAnonMedianKiB: percentile(rss.map((sample) => sample.anon), 50),
+      rssFileMedianKiB: percentile(rss.map((sample) => sample.file), 50),
+      rssMaxKiB: Math.max(...totals),
+      rssFirstKiB: totals[0] ?? Number.NaN,
+      rssLastKiB: totals.at(-1) ?? Number.NaN,
       cpuPerPushMs: (cpu * 1000) / Math.max(1, pushes),
     };
   } finally {
@@ -213,4 +250,15 @@ export async function measureOneShots(options: { root: string; files: AgentFiles
   } finally {
     await standIn.close();
   }
+}
+
+// Alone, the loop measurement only (npm run bench runs everything):
+//   node scripts/bench/agent.ts [--seconds 60] [--node /usr/bin/node]
+// after npm run build:agent. Prints the LoopAgentResult as JSON.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({ options: { seconds: { type: "string", default: "60" }, node: { type: "string" } } });
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+  const files = agentFiles(join(tmpdir(), `witness-bench-agent-${process.pid}`));
+  const result = await measureLoopAgent({ root, files, seconds: Number(values.seconds), intervalSeconds: 1, ...(values.node !== undefined ? { node: values.node } : {}) });
+  console.log(JSON.stringify(result, null, 2));
 }
