@@ -1,0 +1,70 @@
+// The agent posts with node:https (not fetch) to a real Worker: here a TLS server on
+// 127.0.0.1 with a certificate made for the test, trusted through NODE_EXTRA_CA_CERTS,
+// and one the agent must refuse when it is not trusted.
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TIMESTAMP_HEADER, SIGNATURE_HEADER } from "../../src/protocol.ts";
+import { verifyPing } from "../../src/signature.ts";
+import { agentEnv, buildAgentBundle, commandExists, makeHostDir, removeDir, runAgent, StandInWorker, type HostDir } from "./agent-harness.ts";
+
+const haveOpenssl = await commandExists("openssl");
+
+describe.skipIf(!haveOpenssl)("over https", () => {
+  let bundle: string;
+  let dir: string;
+  let host: HostDir;
+  let server: Server;
+  let url: string;
+  const received: Array<{ signatureValid: boolean; body: string }> = [];
+  // Only for its secret and the env it builds; the TLS server below answers.
+  const secrets = new StandInWorker();
+
+  beforeAll(async () => {
+    bundle = await buildAgentBundle();
+    dir = await mkdtemp(join(tmpdir(), "witness-tls-"));
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+    server = createServer({ key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) }, (request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        const body = Buffer.concat(chunks).toString("utf8");
+        const timestamp = String(request.headers[TIMESTAMP_HEADER.toLowerCase()] ?? "");
+        const signature = String(request.headers[SIGNATURE_HEADER.toLowerCase()] ?? "");
+        void verifyPing(secrets.secret, timestamp, body, signature).then((signatureValid) => {
+          received.push({ signatureValid, body });
+          response.writeHead(200, { "content-type": "application/json" });
+          response.end(JSON.stringify({ ok: true, serverTime: Date.now(), commands: [] }));
+        });
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    host = await makeHostDir(secrets.secret);
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await removeDir(dir);
+    await removeDir(host.root);
+  });
+
+  it("a trusted certificate: the signed ping arrives and --once exits 0", async () => {
+    const result = await runAgent(bundle, ["--once"], { ...agentEnv(secrets, host), WITNESS_URL: url, NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") });
+    expect(result.code, result.stderr).toBe(0);
+    expect(received.at(-1)?.signatureValid).toBe(true);
+    expect(JSON.parse(received.at(-1)?.body ?? "{}")).toMatchObject({ v: 1, agent: { kind: "node", mode: "once" } });
+  });
+
+  it("an untrusted certificate: refused, said as a network error, exit 1", async () => {
+    const before = received.length;
+    const result = await runAgent(bundle, ["--once"], { ...agentEnv(secrets, host), WITNESS_URL: url, WITNESS_INTERVAL: "1" });
+    expect(result.code).toBe(1);
+    expect(received.length).toBe(before);
+    expect(result.stderr).toMatch(/push failing: network error: .*(self[- ]signed|SELF_SIGNED)/i);
+  });
+});
