@@ -83,6 +83,8 @@ export interface JudgeInput {
    * the time nobody was listening.
    */
   listeningSince: number;
+  /** The last correctly signed ping refused for its clock, if newer than `record`. */
+  clockRefusal?: { at: number; skewSeconds: number } | null;
   now: number;
 }
 
@@ -113,20 +115,30 @@ interface Observation {
  */
 export const PING_GRACE_SECONDS = 0;
 
-/** When the host's silence started counting: its last ping, or when listening (re)started. */
-export function silentSince(record: PingRecord | null, firstJudgedAt: number, listeningSince: number): number {
-  return Math.max(record?.receivedAt ?? firstJudgedAt, listeningSince);
+/**
+ * When the host's silence started counting: its last ping, a signed ping refused only
+ * for its clock (the host is alive), or when listening (re)started.
+ */
+export function silentSince(record: PingRecord | null, firstJudgedAt: number, listeningSince: number, refusedAt: number | null = null): number {
+  return Math.max(record?.receivedAt ?? firstJudgedAt, listeningSince, refusedAt ?? -Infinity);
+}
+
+/** A refusal newer than the last accepted ping: the host's pings are being refused now. */
+function currentRefusal(record: PingRecord | null, refusal: JudgeInput["clockRefusal"]): { at: number; skewSeconds: number } | null {
+  if (refusal === undefined || refusal === null) return null;
+  return record === null || refusal.at > record.receivedAt ? refusal : null;
 }
 
 /** What the record says right now, before confirmation, acks or mutes. */
 export function observe(
-  input: Pick<JudgeInput, "host" | "record" | "now" | "observed" | "listeningSince"> & { firstJudgedAt: number; skewedBefore?: boolean },
+  input: Pick<JudgeInput, "host" | "record" | "now" | "observed" | "listeningSince" | "clockRefusal"> & { firstJudgedAt: number; skewedBefore?: boolean },
 ): Observation {
   const { host, record, now } = input;
   const present = new Map<ConditionKind, string>();
   const unknown = new Set<ConditionKind>();
+  const refusal = currentRefusal(record, input.clockRefusal);
 
-  const since = silentSince(record, input.firstJudgedAt, input.listeningSince);
+  const since = silentSince(record, input.firstJudgedAt, input.listeningSince, refusal?.at ?? null);
   const silentSeconds = (now - since) / 1000;
   if (silentSeconds > host.darkAfterSeconds) {
     const deafGap = record !== null && input.listeningSince > record.receivedAt;
@@ -139,6 +151,16 @@ export function observe(
           : `no ping for ${formatSeconds(silentSeconds)} (dark after ${formatSeconds(host.darkAfterSeconds)})`,
     );
     for (const kind of FROM_CONTENT) unknown.add(kind);
+    return { present, unknown };
+  }
+  if (refusal !== null) {
+    // Alive, but nothing it says is accepted until its clock is fixed.
+    const off = Math.abs(refusal.skewSeconds);
+    present.set(
+      "skewed",
+      `host clock is ${off.toFixed(0)} s ${refusal.skewSeconds > 0 ? "ahead" : "behind"}; its pings are refused until it is fixed (enable NTP on the host)`,
+    );
+    for (const kind of FROM_CONTENT) if (kind !== "skewed") unknown.add(kind);
     return { present, unknown };
   }
   if (record === null) {
@@ -285,6 +307,8 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
     }
 
     const countsAsObservation = input.observed === "ping" && CONFIRMED_BY_PINGS.has(kind);
+    // A host whose pings are all refused for its clock is otherwise unheard: page at once.
+    const refusedNow = kind === "skewed" && currentRefusal(record, input.clockRefusal) !== null;
     const state: ConditionState = before
       ? { ...before, detail, seen: before.seen + (countsAsObservation && before.pagedAt === null ? 1 : 0) }
       : {
@@ -304,7 +328,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
     const event = (type: AlertEventType): AlertEvent => ({ hostId: host.id, kind, type, detail, incidentId: id, openedAt: state.openedAt });
 
     if (state.pagedAt === null) {
-      if (state.seen >= confirmationsNeeded(kind, input.config.timing)) {
+      if (refusedNow || state.seen >= confirmationsNeeded(kind, input.config.timing)) {
         changed = true;
         state.pagedAt = now;
         state.lastSentAt = now;

@@ -45,6 +45,7 @@ export function planHost(
     operator: operatorView(previous.operator),
     observed,
     listeningSince,
+    clockRefusal: previous.clockRefusal,
     now,
   });
   const review = reviewFollowUps({

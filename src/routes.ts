@@ -259,16 +259,6 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
   if (!(await verifyPing(secret, timestamp, rawBytes, signature))) {
     throw new RequestError(401, "bad signature: check the host secret (npm run host-secret -- <host>) and that the body is sent unchanged", SIGNATURE_HEADER);
   }
-  const windowMs = config.timing.replayWindowSeconds * 1000;
-  if (Math.abs(sentAt - now) > windowMs) {
-    const offset = Math.round((sentAt - now) / 1000);
-    throw new RequestError(
-      401,
-      `host clock is ${Math.abs(offset)} s ${offset > 0 ? "ahead of" : "behind"} the Worker's, outside the ${config.timing.replayWindowSeconds} s window: its pings are refused until it is fixed (enable NTP on the host)`,
-      TIMESTAMP_HEADER,
-    );
-  }
-
   let rawBody: string;
   try {
     rawBody = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(rawBytes);
@@ -286,6 +276,21 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
     const issue = parsed.error.issues[0];
     const field = issue ? zodFieldPath(issue.path) : "";
     throw new RequestError(400, `invalid ping body${field ? ` at ${field}` : ""}: ${issue?.message ?? "unexpected shape"}`, field || undefined);
+  }
+
+  const windowMs = config.timing.replayWindowSeconds * 1000;
+  if (Math.abs(sentAt - now) > windowMs) {
+    // Signed by the host, so the host is alive; only its clock is wrong. The monitor
+    // pages SKEWED instead of letting it go DARK, unless this is a replay it can tell.
+    const refused = await callMonitor(() => monitorStub(c.env).refuseForClock(host.id, parsed.data, sentAt));
+    if (refused.status === 429) return c.json({ ok: false, error: refused.error }, 429, { "retry-after": String(refused.retryAfterSeconds) });
+    if (refused.replay !== null) throw new RequestError(401, refused.replay);
+    const offset = Math.round((sentAt - now) / 1000);
+    throw new RequestError(
+      401,
+      `host clock is ${Math.abs(offset)} s ${offset > 0 ? "ahead of" : "behind"} the Worker's, outside the ${config.timing.replayWindowSeconds} s window: its pings are refused until it is fixed (enable NTP on the host)`,
+      TIMESTAMP_HEADER,
+    );
   }
 
   const outcome = await callMonitor(() => monitorStub(c.env).acceptPing(host.id, parsed.data, sentAt));

@@ -18,6 +18,8 @@ export interface HostDueInput {
   followUps: FollowUps;
   command: StoredCommand | null;
   listeningSince: number;
+  /** When a signed ping was last refused for its clock (the host is alive then). */
+  refusedAt?: number | null;
   now: number;
 }
 
@@ -29,7 +31,7 @@ export function hostDueAt(input: HostDueInput): number | null {
 
   // Dark: one millisecond past darkAfter, since exactly darkAfter is not yet "longer than".
   if (conditions.dark === undefined) {
-    candidates.push(silentSince(record, judgement.firstJudgedAt, input.listeningSince) + host.darkAfterSeconds * 1000 + 1);
+    candidates.push(silentSince(record, judgement.firstJudgedAt, input.listeningSince, input.refusedAt ?? null) + host.darkAfterSeconds * 1000 + 1);
   }
 
   // Stale: when the heartbeat crosses the age allowed, and at every session edge, where

@@ -56,6 +56,9 @@ export type PingOutcome =
   | { status: 401; error: string }
   | { status: 429; error: string; retryAfterSeconds: number };
 
+/** A clock refusal recorded (replay null), or refused as a replay, or too fast. */
+export type ClockOutcome = { status: 401; replay: string | null } | { status: 429; error: string; retryAfterSeconds: number };
+
 export interface PingInput {
   hostId: string;
   body: PingBody;
@@ -141,8 +144,9 @@ export class MonitorCore {
     const oneShot = agent.mode === "once" || agent.mode === "check";
     const service = oneShot && previous.record !== null ? { ...record, agent: previous.record.agent, seq: previous.record.seq } : record;
     const agents = rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt }, now, this.config.timing.replayWindowSeconds * 1000);
+    const boots = rememberBoot(previous.boots, agent.bootId);
 
-    const plan = planHost(this.config, host, { ...previous, record: service, agents }, "ping", this.meta.listeningSince, now);
+    const plan = planHost(this.config, host, { ...previous, record: service, agents, boots }, "ping", this.meta.listeningSince, now);
     const messages = [...(resumed === null ? [] : [{ text: resumed }]), ...planMessages(this.config, plan.events, plan.notes, new Map([[host.id, plan.state]]))];
     this.deps.transaction(() => {
       this.storage.putHost(plan.state);
@@ -156,6 +160,52 @@ export class MonitorCore {
     const pinging = [...this.hosts.values()].filter((state) => state.record !== null && now - state.record.receivedAt < 2 * host.intervalSeconds * 1000).length;
     await this.arm(now, messages.length > 0 ? now : null, (host.intervalSeconds * 1000) / Math.max(1, pinging));
     return { status: 200, serverTime: now, commands: pendingCommands(plan.state, host) };
+  }
+
+  /**
+   * A correctly signed ping whose timestamp is outside the replay window: the host is
+   * alive, its clock is off. It is paged SKEWED (not DARK), unless it is a replay of an
+   * old captured ping: an agent process or boot the monitor has already heard past.
+   */
+  async refuseForClock(input: PingInput): Promise<ClockOutcome> {
+    const now = this.deps.now();
+    const host = findHost(this.config, input.hostId);
+    if (host === undefined) return { status: 401, replay: `unknown host ${input.hostId}` };
+    const resumed = this.noticeDeafness(now);
+    const previous = this.hostState(host.id);
+    const agent = input.body.agent;
+    const current = previous.record?.agent;
+    const replay =
+      replayVerdict(previous.agents, agent.bootId, agent.startedAt, input.body.seq) ??
+      (current !== undefined && agent.bootId === current.bootId && agent.startedAt < current.startedAt
+        ? "replayed ping: from an agent process older than the one last heard"
+        : null) ??
+      (current !== undefined && agent.bootId === current.bootId && agent.startedAt === current.startedAt && input.body.seq <= (previous.record?.seq ?? 0)
+        ? `replayed ping: sequence ${input.body.seq} is not after ${previous.record?.seq ?? 0}`
+        : null) ??
+      (current !== undefined && agent.bootId !== current.bootId && previous.boots.includes(agent.bootId) ? "replayed ping: from a boot before the host's current one" : null);
+    if (replay !== null) return { status: 401, replay };
+    const refusedAt = previous.clockRefusal?.at ?? null;
+    if (refusedAt !== null && now - refusedAt < (host.intervalSeconds * 1000) / 2) {
+      return { status: 429, error: `pinging too fast: ${host.id} pings every ${host.intervalSeconds} s`, retryAfterSeconds: Math.ceil(host.intervalSeconds / 2) };
+    }
+    const state: HostState = {
+      ...previous,
+      clockRefusal: { at: now, skewSeconds: (input.sentAt - now) / 1000 },
+      agents: rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt }, now, this.config.timing.replayWindowSeconds * 1000),
+      boots: rememberBoot(previous.boots, agent.bootId),
+    };
+    const plan = planHost(this.config, host, state, "ping", this.meta.listeningSince, now);
+    const messages = [...(resumed === null ? [] : [{ text: resumed }]), ...planMessages(this.config, plan.events, plan.notes, new Map([[host.id, plan.state]]))];
+    this.deps.transaction(() => {
+      this.storage.putHost(plan.state);
+      this.enqueue(messages, now);
+      this.recordEvents(plan.events, now);
+    });
+    this.hosts.set(host.id, plan.state);
+    this.refreshDue(host, now);
+    await this.arm(now, messages.length > 0 ? now : null, host.intervalSeconds * 1000);
+    return { status: 401, replay: null };
   }
 
   // ---- alarm and cron ----
@@ -225,8 +275,12 @@ export class MonitorCore {
   private noticeDeafness(now: number): string | null {
     let lastHeard = this.meta.lastAwakeAt;
     for (const state of this.hosts.values()) lastHeard = Math.max(lastHeard, state.record?.receivedAt ?? 0);
-    const deafAfterMs = DEAF_AFTER_CRON_PERIODS * this.config.timing.cronPeriodSeconds * 1000;
-    if (this.firstRun || now - lastHeard <= deafAfterMs) return null;
+    const cronPeriodMs = this.config.timing.cronPeriodSeconds * 1000;
+    // The cron's visits each minute are the proof of listening. A gap counts as deafness
+    // only if the cron was visiting until it began: if the cron itself had stopped, every
+    // host falling silent is what it looks like (a shared outage), and must page.
+    const cronWasVisiting = this.meta.lastCronAt !== null && lastHeard - this.meta.lastCronAt <= 2 * cronPeriodMs;
+    if (this.firstRun || now - lastHeard <= DEAF_AFTER_CRON_PERIODS * cronPeriodMs || !cronWasVisiting) return null;
     this.meta = { ...this.meta, listeningSince: now, lastAwakeAt: now };
     this.storage.putMeta(this.meta);
     for (const host of this.config.hosts) this.refreshDue(host, now);
@@ -264,6 +318,7 @@ export class MonitorCore {
         followUps: state.followUps,
         command: state.command,
         listeningSince: this.meta.listeningSince,
+        refusedAt: state.clockRefusal?.at ?? null,
         now,
       }),
     );
@@ -567,6 +622,13 @@ export function replayVerdict(agents: readonly AgentSeen[], bootId: string, star
   const known = agents.find((agent) => agent.bootId === bootId && agent.startedAt === startedAt);
   if (known !== undefined && seq <= known.seq) return `replayed ping: sequence ${seq} is not after ${known.seq}`;
   return null;
+}
+
+/** Boot ids remembered per host, newest first. */
+const MAX_BOOTS_SEEN = 16;
+
+function rememberBoot(boots: readonly string[], bootId: string): string[] {
+  return [bootId, ...boots.filter((boot) => boot !== bootId)].slice(0, MAX_BOOTS_SEEN);
 }
 
 function rememberAgent(agents: readonly AgentSeen[], seen: AgentSeen, now: number, windowMs: number): AgentSeen[] {

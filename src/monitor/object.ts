@@ -8,7 +8,7 @@ import { renderConfigError } from "../messages.ts";
 import type { PingBody } from "../protocol.ts";
 import { TelegramClient } from "../telegram.ts";
 import { handleUpdate, type TelegramCall, type TelegramUpdate } from "../webhook.ts";
-import { MonitorCore, type PingOutcome, type RunReport } from "./core.ts";
+import { type ClockOutcome, MonitorCore, type PingOutcome, type RunReport } from "./core.ts";
 import { type HistoryEvent, type HostState, type MonitorMeta, newMonitorMeta, type OutboxMessage } from "./state.ts";
 import { MonitorStorage } from "./storage.ts";
 
@@ -73,6 +73,10 @@ export class Monitor extends DurableObject<Env> {
 
   async acceptPing(hostId: string, body: PingBody, sentAt: number): Promise<PingOutcome> {
     return this.monitor().acceptPing({ hostId, body, sentAt });
+  }
+
+  async refuseForClock(hostId: string, body: PingBody, sentAt: number): Promise<ClockOutcome> {
+    return this.monitor().refuseForClock({ hostId, body, sentAt });
   }
 
   override async alarm(): Promise<void> {

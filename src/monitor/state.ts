@@ -48,6 +48,18 @@ export const AgentSeen = z.object({
 });
 export type AgentSeen = z.infer<typeof AgentSeen>;
 
+/**
+ * The last correctly signed ping refused because its timestamp was outside the window:
+ * the host is alive (not dark) but its clock is off (skewed).
+ */
+export const ClockRefusal = z.object({
+  /** Worker ms when it arrived. */
+  at: z.number(),
+  /** Host clock minus Worker clock, seconds. */
+  skewSeconds: z.number(),
+});
+export type ClockRefusal = z.infer<typeof ClockRefusal>;
+
 /** Everything the monitor keeps about one host: one row, so a ping writes one row. */
 export interface HostState {
   hostId: string;
@@ -57,6 +69,9 @@ export interface HostState {
   followUps: FollowUps;
   command: StoredCommand | null;
   agents: AgentSeen[];
+  /** Boot ids heard from, newest first: a refused ping from an older boot is a replay. */
+  boots: string[];
+  clockRefusal: ClockRefusal | null;
 }
 
 export const OutboxMessage = z.object({

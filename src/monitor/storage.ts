@@ -15,6 +15,7 @@ import { HostJudgement } from "../judge.ts";
 import { PingRecord } from "../records.ts";
 import {
   AgentSeen,
+  ClockRefusal,
   FollowUps,
   type HistoryEvent,
   type HostState,
@@ -55,6 +56,8 @@ const StoredHost = z.object({
   followUps: FollowUps,
   command: StoredCommand.nullable(),
   agents: z.array(AgentSeen),
+  boots: z.array(z.string()).default([]),
+  clockRefusal: ClockRefusal.nullable().default(null),
 });
 
 const SCHEMA = [
@@ -90,6 +93,8 @@ export function emptyHostState(hostId: string, now: number): HostState {
     followUps: { muteEndAnnounced: null, commandReported: null, commandTimedOut: null },
     command: null,
     agents: [],
+    boots: [],
+    clockRefusal: null,
   };
 }
 

@@ -2,13 +2,14 @@
 import { errorMessage } from "../format.ts";
 import type { TelegramCall, TelegramUpdate } from "../webhook.ts";
 import type { PingBody } from "../protocol.ts";
-import type { PingOutcome, RunReport } from "./core.ts";
+import type { ClockOutcome, PingOutcome, RunReport } from "./core.ts";
 import { MONITOR_NAME, type MonitorView } from "./object.ts";
 import type { HistoryEvent } from "./state.ts";
 
 /** The monitor's RPC methods as the edge calls them: plain data in, plain data out. */
 export interface MonitorRpc {
   acceptPing(hostId: string, body: PingBody, sentAt: number): Promise<PingOutcome>;
+  refuseForClock(hostId: string, body: PingBody, sentAt: number): Promise<ClockOutcome>;
   check(): Promise<RunReport & { repaired: boolean }>;
   handleUpdate(update: TelegramUpdate): Promise<TelegramCall[]>;
   view(): Promise<MonitorView>;

@@ -242,3 +242,21 @@ describe("the Durable Object itself (real clock, real alarm)", () => {
     expect(view.meta.lastAlarmAt).not.toBeNull();
   });
 });
+
+describe("a stopped cron is not mistaken for a deaf monitor", () => {
+  it("with the cron gone, hosts that all fall silent still page dark at their deadline", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha", darkAfterSeconds: 13 * 60 }, { id: "beta", darkAfterSeconds: 13 * 60 }] });
+    await monitor.run(T0 - HOUR, "cron"); // the cron's last visit, an hour before
+    // The hosts go on pinging for that hour (the monitor hears them), then both fall silent.
+    let seq = 0;
+    for (let at = T0 - HOUR + 30 * SECOND; at <= T0; at += 30 * SECOND) {
+      seq++;
+      await monitor.ping("alpha", pingAt(at, seq));
+      await monitor.ping("beta", pingAt(at + SECOND, seq));
+    }
+    await monitor.alarmsUntil(T0 + 20 * MINUTE);
+    const dark = (await pages(monitor)).filter((text) => text.includes("DARK"));
+    expect(dark).toEqual([expect.stringMatching(/alpha<\/b> DARK: no ping for 13 min.*\n.*beta<\/b> DARK/)]);
+    expect((await pages(monitor)).some((text) => text.includes("could not be reached"))).toBe(false);
+  });
+});
