@@ -519,6 +519,8 @@ push_attempt() {
       result=rejected
       failure="HTTP $http_status${worker_error:+: $worker_error}"
       case "$http_status:$worker_field:$worker_error" in
+        # A header the Worker calls missing or malformed is a bug here, not the clock.
+        401:*[Mm]issing* | 401:*[Mm]alformed*) ;;
         401:[Xx]-[Ww]itness-[Tt]imestamp:* | 401:*[Tt]imestamp* | 401:*[Cc]lock*) hint=$(clock_hint "$timestamp") ;;
         401:*) hint=" (check that WITNESS_SECRET is the one printed by npm run host-secret -- <host>)" ;;
         404:*) hint=" (is WITNESS_HOST declared in the Worker's configuration?)" ;;

@@ -145,8 +145,12 @@ export function classifyResponse(
   };
 }
 
-/** The Worker names the timestamp header as the bad field, or speaks of the clock. */
+/**
+ * The Worker names the timestamp header as the bad field, or speaks of the clock; a
+ * header it calls missing or malformed is our bug, not the clock.
+ */
 function isAboutTheClock(error: string, field: string | undefined): boolean {
+  if (/missing|malformed/i.test(error)) return false;
   return field?.toLowerCase() === TIMESTAMP_HEADER.toLowerCase() || /\bclock\b|timestamp/i.test(error);
 }
 

@@ -107,6 +107,15 @@ describe("through an outage", () => {
     expect(result.stderr).not.toContain("WITNESS_SECRET");
   });
 
+  it("the Worker's own clock refusal is recognised; a malformed timestamp header is not taken for the clock", () => {
+    const now = Date.parse("2026-11-22T23:17:37Z");
+    const refusal = '{"ok":false,"error":"host clock is 612 s ahead of the Worker\'s, outside the 300 s window: its pings are refused until it is fixed (enable NTP on the host)","field":"X-Witness-Timestamp"}';
+    expect(classifyResponse(401, null, refusal, now + 612_000, now, new Date(now).toUTCString())).toMatchObject({ clockRejected: { offsetMs: 612_000 } });
+    const malformed = '{"ok":false,"error":"missing or malformed X-Witness-Timestamp: send Unix milliseconds","field":"X-Witness-Timestamp"}';
+    expect(classifyResponse(401, null, malformed, now, now, null)).not.toHaveProperty("clockRejected");
+    expect(classifyResponse(401, null, '{"ok":false,"error":"bad signature"}', now, now, null)).not.toHaveProperty("clockRejected");
+  });
+
   it("a Retry-After of a day is obeyed for 300 s at most, and says so", async () => {
     host = await makeHostDir(worker.secret);
     worker.responder = () => ({ status: 429, json: { ok: false, error: "slow down" }, headers: { "retry-after": "86400" } });
