@@ -22,12 +22,62 @@ function atClock(day: DateTime, hhmm: string): DateTime {
   return day.set({ hour, minute, second: 0, millisecond: 0 });
 }
 
+// Time-zone arithmetic through Intl is the monitor's largest CPU cost when it judges
+// many hosts at once, and its answers only change at session edges and midnights. So
+// each answer is kept with the interval in which it holds, and reused inside it.
+const MAX_CACHED = 512;
+
+function remember<T>(cache: Map<string, T>, key: string, value: T): T {
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
+const calendarKeys = new WeakMap<Calendar, string>();
+
+function calendarKey(calendar: Calendar): string {
+  let key = calendarKeys.get(calendar);
+  if (key === undefined) {
+    key = JSON.stringify([calendar.timezone, calendar.weekdays, calendar.open, calendar.close, calendar.holidays]);
+    calendarKeys.set(calendar, key);
+  }
+  return key;
+}
+
+interface SessionSpan {
+  /** The span holds for from <= now < until. */
+  from: number;
+  until: number;
+  openedAt: number | null;
+  /** The session edge at `until`, or null if none within eight days. */
+  nextEdge: number | null;
+}
+
+const sessionSpans = new Map<string, SessionSpan>();
+
+function sessionSpan(calendar: Calendar, nowMs: number): SessionSpan {
+  const key = calendarKey(calendar);
+  const known = sessionSpans.get(key);
+  if (known !== undefined && known.from <= nowMs && nowMs < known.until) return known;
+  const nextEdge = computeNextSessionBoundary(calendar, nowMs);
+  return remember(sessionSpans, key, {
+    from: nowMs,
+    until: nextEdge ?? nowMs + 86_400_000,
+    openedAt: computeSessionOpenedAt(calendar, nowMs),
+    nextEdge,
+  });
+}
+
 /**
  * When the session containing `nowMs` opened (Unix ms), or null outside sessions.
  * No calendar means always in session, open since the epoch.
  */
 export function sessionOpenedAt(calendar: Calendar | null, nowMs: number): number | null {
   if (calendar === null) return 0;
+  return sessionSpan(calendar, nowMs).openedAt;
+}
+
+function computeSessionOpenedAt(calendar: Calendar, nowMs: number): number | null {
   const now = DateTime.fromMillis(nowMs, { zone: calendar.timezone });
   const today = now.startOf("day");
   const overnight = calendar.close <= calendar.open;
@@ -41,10 +91,34 @@ export function sessionOpenedAt(calendar: Calendar | null, nowMs: number): numbe
   return null;
 }
 
+interface LocalDaySpan {
+  /** The local day: start <= now < end. */
+  start: number;
+  end: number;
+  date: string;
+  /** When the local clock reads hhmm that day. */
+  at: number;
+}
+
+const localDays = new Map<string, LocalDaySpan>();
+
+function localDaySpan(timezone: string, nowMs: number, hhmm: string): LocalDaySpan {
+  const key = `${timezone}|${hhmm}`;
+  const known = localDays.get(key);
+  if (known !== undefined && known.start <= nowMs && nowMs < known.end) return known;
+  const day = DateTime.fromMillis(nowMs, { zone: timezone }).startOf("day");
+  return remember(localDays, key, {
+    start: day.toMillis(),
+    end: day.plus({ days: 1 }).toMillis(),
+    date: day.toISODate() ?? "",
+    at: atClock(day, hhmm).toMillis(),
+  });
+}
+
 /** The local calendar date (YYYY-MM-DD) and whether the local time has reached `hhmm`. */
 export function localDay(timezone: string, nowMs: number, hhmm: string): { date: string; reached: boolean } {
-  const now = DateTime.fromMillis(nowMs, { zone: timezone });
-  return { date: now.toISODate() ?? "", reached: now >= atClock(now.startOf("day"), hhmm) };
+  const span = localDaySpan(timezone, nowMs, hhmm);
+  return { date: span.date, reached: nowMs >= span.at };
 }
 
 /** A wall-clock rendering for messages, in the given zone: "2026-11-23 09:31 EST". */
@@ -59,6 +133,10 @@ export function formatLocal(timezone: string, ms: number): string {
  */
 export function nextSessionBoundary(calendar: Calendar | null, nowMs: number): number | null {
   if (calendar === null) return null;
+  return sessionSpan(calendar, nowMs).nextEdge;
+}
+
+function computeNextSessionBoundary(calendar: Calendar, nowMs: number): number | null {
   const today = DateTime.fromMillis(nowMs, { zone: calendar.timezone }).startOf("day");
   const overnight = calendar.close <= calendar.open;
   let next: number | null = null;
@@ -75,10 +153,10 @@ export function nextSessionBoundary(calendar: Calendar | null, nowMs: number): n
 
 /** The next moment after `nowMs` at which the local clock in `timezone` reads `hhmm`. */
 export function nextLocalTime(timezone: string, nowMs: number, hhmm: string): number {
-  const today = DateTime.fromMillis(nowMs, { zone: timezone }).startOf("day");
-  for (let offset = 0; offset <= 2; offset++) {
-    const at = atClock(today.plus({ days: offset }), hhmm).toMillis();
-    if (at > nowMs) return at;
+  let span = localDaySpan(timezone, nowMs, hhmm);
+  for (let days = 0; days <= 2; days++) {
+    if (span.at > nowMs) return span.at;
+    span = localDaySpan(timezone, span.end, hhmm);
   }
   return nowMs + 86_400_000;
 }

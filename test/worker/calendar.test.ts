@@ -100,3 +100,23 @@ describe("localDay", () => {
     expect(formatLocal("America/New_York", utc(11, 2, 14, 30) - SECOND)).toBe("2026-11-02 09:29 EST");
   });
 });
+
+describe("the answers are reused inside the span in which they hold, never past it", () => {
+  it("walking a week minute by minute, forwards and back, agrees with a fresh calendar every time", () => {
+    const start = utc(10, 29, 0); // across the end of DST and a weekend
+    const answers: Array<[number, number | null, string, boolean]> = [];
+    for (let minute = 0; minute < 7 * 24 * 60; minute += 7) {
+      const at = start + minute * 60 * SECOND;
+      answers.push([at, sessionOpenedAt(NYSE, at), localDay("America/New_York", at, "09:00").date, localDay("America/New_York", at, "09:00").reached]);
+    }
+    // The same questions in reverse order, and through a calendar object never seen before.
+    for (const [at, openedAt, date, reached] of [...answers].reverse()) {
+      const fresh: Calendar = { ...NYSE, holidays: [...NYSE.holidays] };
+      expect(sessionOpenedAt(fresh, at)).toBe(openedAt);
+      expect(localDay("America/New_York", at, "09:00")).toEqual({ date, reached });
+    }
+    // Spot checks that the walk itself was right.
+    expect(sessionOpenedAt(NYSE, utc(11, 2, 14, 30))).toBe(utc(11, 2, 14, 30)); // Mon 09:30 EST
+    expect(sessionOpenedAt(NYSE, utc(10, 30, 20, 0))).toBeNull(); // Fri 16:00 EDT, closed
+  });
+});
