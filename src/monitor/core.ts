@@ -87,6 +87,8 @@ export class MonitorCore {
   private readonly dueAt = new Map<string, number | null>();
   /** The alarm as last set or read; null when none is armed. */
   private armedAt: number | null = null;
+  /** Whether a run has judged every host since this core was built from storage. */
+  private judgedAllSinceStart = false;
   /** The Telegram delivery under way, if any (see deliver). */
   private delivering: Promise<number> | null = null;
 
@@ -231,12 +233,20 @@ export class MonitorCore {
     const events: AlertEvent[] = [];
     const notes: string[] = [];
     const changed: HostState[] = [];
+    const judged: HostConfig[] = [];
     for (const host of this.config.hosts) {
+      // An alarm judges the hosts that are due; the cron judges every host, the safety
+      // net under a due time computed wrong, and so does the first run after a start
+      // (due times computed at a start cannot know what came due before it).
+      const dueAt = this.dueAt.get(host.id) ?? null;
+      const everyHost = reason === "cron" || !this.judgedAllSinceStart || resumed !== null;
+      if (!everyHost && (dueAt === null || dueAt > now + BATCH_MS)) continue;
       const plan = planHost(this.config, host, this.hostState(host.id), "time", this.meta.listeningSince, now);
       events.push(...plan.events);
       notes.push(...plan.notes);
       if (plan.changed) changed.push(plan.state);
       this.hosts.set(host.id, plan.state);
+      judged.push(host);
     }
     const notices = planNotices(this.config, this.hosts, this.meta, this.firstRun, now);
     const messages: PlannedMessage[] = [
@@ -264,7 +274,8 @@ export class MonitorCore {
       this.storage.putMeta(this.meta);
     });
     this.firstRun = false;
-    for (const host of this.config.hosts) this.refreshDue(host, now);
+    this.judgedAllSinceStart = true;
+    for (const host of judged) this.refreshDue(host, now);
     return events;
   }
 
