@@ -26,6 +26,8 @@ export const BATCH_MS = 1000;
 const DEAF_AFTER_CRON_PERIODS = 3;
 /** Undelivered pages kept at most; past this the oldest are dropped (and that is said). */
 const MAX_OUTBOX = 50;
+/** Longest wait between retries of a page Telegram refused (unless it names its own retry_after). */
+const MAX_RETRY_BACKOFF_MS = 30_000;
 /** Telegram calls one run may make (they count against the subrequest limit). */
 const MAX_SENDS_PER_RUN = 20;
 /** Agent processes remembered per host for the replay rule. */
@@ -501,7 +503,9 @@ export class MonitorCore {
 
   private recordFailure(message: OutboxMessage, result: Extract<CallResult, { ok: false }>, now: number): void {
     const attempts = message.attempts + 1;
-    const backoffMs = result.retryAfterMs ?? Math.min(300_000, 2000 * 2 ** Math.min(attempts, 8));
+    // Short: a page waiting on a backoff after Telegram is back is a page late. A retry
+    // is one subrequest, so every 30 s through an hour-long outage costs little.
+    const backoffMs = result.retryAfterMs ?? Math.min(MAX_RETRY_BACKOFF_MS, 2000 * 2 ** Math.min(attempts, 8));
     const failed: OutboxMessage = { ...message, attempts, lastError: result.error, notBefore: now + backoffMs };
     const permanent = result.permanent ? result.error : null;
     if (permanent !== null) console.error(`telegram: permanent delivery error, pages kept until it is fixed: ${permanent}`);
