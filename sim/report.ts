@@ -134,6 +134,7 @@ export function formatReport(result: SimulationResult): string {
       `${monitor.alarmLateInFailover} late in ${result.alarmFailovers.length} failover windows, ${monitor.alarmRepairedByCron} repaired by the cron; ${monitor.evictions} evictions`,
     `monitor: ${monitor.doRequests} DO requests (${monitor.doRefused} refused: DO quota ${spans(result.doQuotaOutages)}), ${monitor.pings} pings accepted or answered, ${result.rows.written} rows written, ${result.rows.read} read`,
     `telegram: ${result.telegram.calls} calls, ${result.telegram.delivered} delivered; ${[...result.telegram.outcomes].map(([name, count]) => `${name} ${count}`).join(", ")}; outages ${result.telegram.outages.map((outage) => iso(outage.from)).join(", ")} (60 min)`,
+    `pages held back by Telegram: ${result.telegramCatchUpMs.length}, delivered at worst ${result.telegramCatchUpMs.length === 0 ? "-" : `${(Math.max(...result.telegramCatchUpMs) / 1000).toFixed(1)} s`} after Telegram's last refusal (the retry backoff is capped at 30 s; retry_after up to 40 s)`,
     `KV: write quota exhausted ${spans(result.kvQuotaOutages)}; ${[...result.kvByCaller].map(([caller, counts]) => `${caller} ${counts.writes} writes, ${counts.failedWrites} failed, ${counts.reads} reads, ${counts.lists} lists`).join("; ")}`,
     `pings answered: ${[...result.pingAnswers].map(([answer, count]) => `${answer} ${count}`).join(", ")}`,
     `notices: ${[...result.notices].map(([name, count]) => `${name} ${count}`).join(", ")}`,

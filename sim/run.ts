@@ -90,6 +90,8 @@ export interface SimulationResult {
   pingAnswers: Map<string, number>;
   logs: Map<string, number>;
   failures: string[];
+  /** Pages excused as held back by Telegram: how long each followed Telegram's last refusal. */
+  telegramCatchUpMs: number[];
   runMs: number;
 }
 
@@ -157,6 +159,12 @@ const HOST_TEMPLATES: HostSpec[] = [
 ];
 
 const DEFAULT_START = Date.UTC(2026, 2, 2, 0, 0, 0);
+/**
+ * The longest a page held back by Telegram may follow Telegram's last refusal: the
+ * monitor's longest retry backoff (30 s) or the simulated retry_after (up to 40 s), the
+ * alarm's batch window, and the alarm's own jitter. Past it the page is late by witness.
+ */
+const TELEGRAM_CATCH_UP_MS = 40_000 + 1000 + 10_000;
 const MINUTE_MS = 60_000;
 
 export function hostSpecs(count: number): HostSpec[] {
@@ -336,6 +344,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const decisions: Decision[] = monitor.decisions.map((decision) => ({ at: decision.at, hostId: decision.hostId, kind: decision.kind, type: decision.type, tick: decision.run }));
   const pages = parsePages(telegram.delivered);
   attachDecisions(pages, decisions);
+  const telegramCatchUpMs: number[] = [];
   const scores = score({
     episodes,
     pages,
@@ -344,11 +353,25 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     // A page decided from the last ping before an episode ended: that ping's interval and a cron minute.
     postSlackMs: (hostId) => ((intervalOf.get(hostId) ?? 60) + 60) * 1000,
     lateExcuse: ({ hostId, from, deadline, decidedAt, deliveredAt }) => {
-      const telegramFailed = telegram.calls.some((call) => call.outcome !== "delivered" && call.at >= Math.min(decidedAt, deadline) - 1000 && call.at <= deliveredAt);
+      // The outbox delivers in order: a page decided while an earlier message waits on a
+      // refusal waits behind it. So Telegram is to blame from the first refusal since its
+      // last delivery before the decision (the head it was queued behind), not only from
+      // the decision on.
+      const blockedFrom = Math.min(decidedAt, deadline) - 1000;
+      const lastDeliveredBefore = telegram.calls.reduce((latest, call) => (call.outcome === "delivered" && call.at < blockedFrom && call.at > latest ? call.at : latest), -Infinity);
+      const refusals = telegram.calls.filter((call) => call.outcome !== "delivered" && call.at > lastDeliveredBefore && call.at <= deliveredAt);
+      const telegramFailed = refusals.length > 0;
       const cronPathBound = deadline + (cronPathExtraMs.get(hostId) ?? 60_000) + cronFaultMs(from, deliveredAt) + 10_000;
       const alarmFailed = overlaps(monitor.alarmFaults, from, deliveredAt) || overlaps(alarmFailovers, from, deliveredAt);
       if (alarmFailed && decidedAt <= cronPathBound && (deliveredAt <= cronPathBound || telegramFailed)) return "alarm";
-      if (decidedAt <= deadline + 10_000 && telegramFailed) return "telegram";
+      if (decidedAt <= deadline + 10_000 && telegramFailed) {
+        // Once Telegram answers, the page must follow within one retry: the backoff cap
+        // (or Telegram's own retry_after, at most 40 s here) and the alarm's batch window.
+        const lastRefusal = Math.max(...refusals.map((call) => call.at));
+        const catchUpMs = deliveredAt - lastRefusal;
+        telegramCatchUpMs.push(catchUpMs);
+        return catchUpMs <= TELEGRAM_CATCH_UP_MS ? "telegram" : null;
+      }
       return null;
     },
     explain: (from, to) =>
@@ -390,6 +413,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     pingAnswers,
     logs,
     failures: scheduler.failures,
+    telegramCatchUpMs,
     runMs: performance.now() - began,
   };
 }

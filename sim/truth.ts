@@ -25,6 +25,13 @@ export interface Episode {
   deadline: number | null;
   /** Longest stretch the condition was visibly true, ms. */
   longestVisibleMs: number;
+  /**
+   * stale only: the heartbeat as the last ping carried it was past the limit, though the
+   * file itself had been refreshed (or the clock stepped back) and no ping had carried
+   * that yet. Never promised; a page in it is allowed (the product measures age at the
+   * ping and counts on between pings, so it pages at the crossing), not false.
+   */
+  unseenRefresh?: true;
 }
 
 type Tri = 0 | 1 | 2; // false, true, unknown
@@ -117,7 +124,72 @@ export function groundTruth(host: SimHost, hostConfig: HostConfig, config: Confi
     }
   }
   for (const [kind, live] of open) episodes.push(finish(host, kind, live, null, bounds, requiredMs(kind)));
-  return episodes.filter((episode) => episode.end === null || episode.end > episode.start);
+  const real = episodes.filter((episode) => episode.end === null || episode.end > episode.start);
+  return [...real, ...unseenRefreshEpisodes(host, hostConfig, sessions, start, end, real)];
+}
+
+/**
+ * Stale as the monitor can know it: the age the last ping carried (host clock at the
+ * send minus the heartbeat's `at`), counted on since. Where that is past the limit but
+ * the file's own age is not (the pipeline beat, or the clock stepped back, after the
+ * ping), the monitor pages by its contract, so such a stretch is an episode, never a
+ * promised one: a page in it is not false, and its recovery comes with the next ping.
+ */
+function unseenRefreshEpisodes(
+  host: SimHost,
+  hostConfig: HostConfig,
+  sessions: ReadonlyArray<{ open: number; close: number }> | null,
+  start: number,
+  end: number,
+  real: readonly Episode[],
+): Episode[] {
+  const realStale = real.filter((episode) => episode.kind === "stale");
+  const snapshots = host.snapshots;
+  const reachable = host.attempts.filter((attempt) => attempt.reachable);
+  const result: Episode[] = [];
+  let snapshotIndex = 0;
+  let attemptIndex = -1;
+  let carried: HostSnapshot | undefined;
+  let sessionIndex = 0;
+  let runStart: number | null = null;
+  const close = (t: number, ran: "ended" | "to the end") => {
+    if (runStart === null) return;
+    const from = runStart - STEP_MS;
+    const overlapsReal = realStale.some((episode) => episode.start <= t && (episode.end ?? Infinity) >= from);
+    if (!overlapsReal) {
+      result.push({ hostId: host.spec.id, kind: "stale", start: from, end: ran === "ended" ? t : null, lastPingBefore: null, firstPingAfter: null, promised: false, deadline: null, longestVisibleMs: t - runStart, unseenRefresh: true });
+    }
+    runStart = null;
+  };
+  for (let t = start; t < end; t += STEP_MS) {
+    // The monitor holds a ping once it has arrived (latency under a second).
+    while (attemptIndex + 1 < reachable.length && (reachable[attemptIndex + 1]?.at ?? Infinity) <= t - STEP_MS) {
+      attemptIndex++;
+      const attemptAt = reachable[attemptIndex]?.at ?? 0;
+      while (snapshotIndex + 1 < snapshots.length && (snapshots[snapshotIndex + 1]?.at ?? Infinity) <= attemptAt) snapshotIndex++;
+      carried = snapshots[snapshotIndex];
+    }
+    const lastAt = reachable[attemptIndex]?.at;
+    let openedAt: number | null = 0;
+    if (sessions !== null) {
+      while (sessionIndex < sessions.length && (sessions[sessionIndex]?.close ?? Infinity) <= t) sessionIndex++;
+      const session = sessions[sessionIndex];
+      openedAt = session !== undefined && session.open <= t ? session.open : null;
+    }
+    const maxAgeSeconds = openedAt === null ? hostConfig.maxAgeOutOfSessionSeconds : hostConfig.maxAgeInSessionSeconds;
+    // Only while pings arrive: a host silent past its interval is judged dark, not stale.
+    const pinging = lastAt !== undefined && t - lastAt <= hostConfig.intervalSeconds * 1000 + 2 * STEP_MS;
+    let visible = false;
+    if (pinging && carried !== undefined && carried.heartbeatReadable && maxAgeSeconds !== null) {
+      const ageMs = t + carried.skewMs - carried.heartbeatAtHostMs;
+      const effectiveAgeMs = openedAt === null ? ageMs : Math.min(ageMs, t - openedAt);
+      visible = effectiveAgeMs > maxAgeSeconds * 1000;
+    }
+    if (visible && runStart === null) runStart = t;
+    else if (!visible && runStart !== null) close(t, "ended");
+  }
+  close(end, "to the end");
+  return result;
 }
 
 function conditionStates(
