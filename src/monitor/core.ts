@@ -133,7 +133,7 @@ export class MonitorCore {
     const agent = input.body.agent;
     const replay = replayVerdict(previous.agents, agent.bootId, agent.startedAt, input.body.seq);
     if (replay !== null) return { status: 401, error: replay };
-    const tooSoon = rateVerdict(previous, host, agent.bootId, agent.startedAt, input.sentAt, now);
+    const tooSoon = rateVerdict(previous, host, agent, input.sentAt, now);
     if (tooSoon !== null) return { status: 429, error: tooSoon.error, retryAfterSeconds: tooSoon.retryAfterSeconds };
 
     const fromPing = recordFromPing(host.id, input.body, input.sentAt, now);
@@ -147,7 +147,7 @@ export class MonitorCore {
     // its files say what they say, but it does not displace the service's identity.
     const oneShot = agent.mode === "once" || agent.mode === "check";
     const service = oneShot && previous.record !== null ? { ...record, agent: previous.record.agent, seq: previous.record.seq } : record;
-    const agents = rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt }, now, this.config.timing.replayWindowSeconds * 1000);
+    const agents = rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt, mode: agent.mode ?? "service" }, now, this.config.timing.replayWindowSeconds * 1000);
     const boots = rememberBoot(previous.boots, agent.bootId);
 
     const plan = planHost(this.config, host, { ...previous, record: service, agents, boots }, "ping", this.meta.listeningSince, now);
@@ -196,7 +196,7 @@ export class MonitorCore {
     const state: HostState = {
       ...previous,
       clockRefusal: { at: now, skewSeconds: (input.sentAt - now) / 1000 },
-      agents: rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt }, now, this.config.timing.replayWindowSeconds * 1000),
+      agents: rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt, mode: agent.mode ?? "service" }, now, this.config.timing.replayWindowSeconds * 1000),
       boots: rememberBoot(previous.boots, agent.bootId),
     };
     const plan = planHost(this.config, host, state, "ping", this.meta.listeningSince, now);
@@ -653,30 +653,40 @@ function rememberAgent(agents: readonly AgentSeen[], seen: AgentSeen, now: numbe
 
 /**
  * A host pinging faster than half its interval is misconfigured: answered 429 without a
- * write, so one agent cannot spend the account's quota. Counted on the agent's own
- * (signed) clock per agent process, so a --check run beside the service is not the
- * service pinging twice; any two pings of a host under a second apart are a burst.
+ * write, so one agent cannot spend the account's quota. Counted per agent process, on
+ * its own (signed) clock and the Worker's. Beyond that, new processes of one kind in a
+ * burst are refused too: a service restarting in a loop (two service pings under a
+ * second apart), or one-shot runs in a loop (two under half an interval apart). A
+ * --check or --once run is never refused for coming close to the service's own ping.
  */
 function rateVerdict(
   previous: HostState,
   host: HostConfig,
-  bootId: string,
-  startedAt: number,
+  agent: { bootId: string; startedAt: number; mode?: string | undefined },
   sentAt: number,
   now: number,
 ): { error: string; retryAfterSeconds: number } | null {
-  const lastAt = previous.record?.receivedAt ?? null;
-  const sameAgent = previous.agents.find((agent) => agent.bootId === bootId && agent.startedAt === startedAt);
   const halfIntervalMs = (host.intervalSeconds * 1000) / 2;
+  const sameAgent = previous.agents.find((seen) => seen.bootId === agent.bootId && seen.startedAt === agent.startedAt);
   const agentGapMs = sameAgent === undefined ? null : sentAt - sameAgent.sentAt;
   // Both clocks must agree: the agent's, so pings bunched by the network are not refused,
   // and the Worker's, so a host clock stepped back (NTP, a skew corrected) does not read
   // as pinging too fast and lock the agent out, unheard, until its clock catches up.
-  const tooFast = sameAgent !== undefined && agentGapMs !== null && agentGapMs < halfIntervalMs && now - sameAgent.lastAt < halfIntervalMs;
-  const burst = lastAt !== null && now - lastAt < MIN_PING_GAP_MS;
-  if (!tooFast && !burst) return null;
-  const gapMs = tooFast && agentGapMs !== null ? agentGapMs : now - (lastAt ?? now);
-  const waitMs = (tooFast ? halfIntervalMs : MIN_PING_GAP_MS) - gapMs;
+  if (sameAgent !== undefined && agentGapMs !== null && agentGapMs < halfIntervalMs && now - sameAgent.lastAt < halfIntervalMs) {
+    return tooFast(host, agentGapMs, halfIntervalMs - agentGapMs);
+  }
+  const oneShot = isOneShot(agent.mode);
+  const burstMs = oneShot ? halfIntervalMs : MIN_PING_GAP_MS;
+  const lastOfKind = Math.max(...previous.agents.filter((seen) => isOneShot(seen.mode) === oneShot).map((seen) => seen.lastAt), -Infinity);
+  if (now - lastOfKind < burstMs) return tooFast(host, now - lastOfKind, burstMs - (now - lastOfKind));
+  return null;
+}
+
+function isOneShot(mode: string | undefined): boolean {
+  return mode === "once" || mode === "check";
+}
+
+function tooFast(host: HostConfig, gapMs: number, waitMs: number): { error: string; retryAfterSeconds: number } {
   return {
     error: `pinging too fast: ${host.id} pings every ${host.intervalSeconds} s (its intervalSeconds); this one came ${Math.round(gapMs)} ms after the last`,
     retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),

@@ -45,6 +45,8 @@ export const AgentSeen = z.object({
   lastAt: z.number(),
   /** Its own clock (the signed timestamp) at that ping: the rate limit counts on it. */
   sentAt: z.number().default(0),
+  /** "service", or a one-shot run ("once", "check") beside it. */
+  mode: z.enum(["service", "once", "check"]).default("service"),
 });
 export type AgentSeen = z.infer<typeof AgentSeen>;
 

@@ -6,6 +6,7 @@
 // arm its alarm at all, so its page comes from cron ticks through wrangler's scheduled
 // endpoint (the safety net). One host per scenario; the slow ones (dark needs 35 s of
 // silence) run side by side. Each scenario asserts the exact lines its host got.
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -40,6 +41,7 @@ const HOSTS = {
   empty: "e2e-empty",
   telegram: "e2e-telegram",
   shell: "e2e-shell",
+  oneShots: "e2e-one-shots",
 } as const;
 const CRON_HOST = "e2e-cron-dark";
 
@@ -261,6 +263,46 @@ describe("cron ticker off: every page comes from a ping or the monitor's alarm",
       expect((await waitForLines(HOSTS.empty, 2, CONFIRMED_WITHIN_MS))[1]).toBe(
         "✅ e2e-empty HEARTBEAT UNREADABLE over after under a minute: heartbeat.json readable again",
       );
+    }, SCENARIO_TIMEOUT_MS);
+
+    test("a --check and a --once run beside the running service are accepted, and the service keeps being accepted after them", async ({ expect }) => {
+      const target = host(HOSTS.oneShots);
+      const service = target.agent;
+      if (service === null) throw new Error("the one-shots host has no service agent");
+      const env = {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: process.env.HOME ?? "/tmp",
+        WITNESS_URL: target.agentUrl,
+        WITNESS_HOST: target.id,
+        WITNESS_SECRET_FILE: target.secretFile,
+        WITNESS_HEARTBEAT: target.heartbeatPath,
+        WITNESS_CIRCUIT: target.circuitPath,
+      };
+      const bundle = join(dir, "witness-agent.mjs");
+      const oneShot = (flag: string) =>
+        new Promise<{ code: number | null; output: string }>((resolve) => {
+          const child = spawn(process.execPath, [bundle, flag], { env, stdio: ["ignore", "pipe", "pipe"] });
+          let output = "";
+          child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+          child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+          child.on("close", (code) => resolve({ code, output }));
+        });
+      // Each one-shot is its own agent process: its own sequence, never the service's.
+      const check = await oneShot("--check");
+      expect(check.code, check.output).toBe(0);
+      // One-shot runs in a loop would spend the quota: the monitor takes one per half interval.
+      await sleep(6000);
+      const once = await oneShot("--once");
+      expect(once.code, once.output).toBe(0);
+      const afterOneShots = Date.now();
+      // The service's next pings are still accepted: its last accepted ping moves past the one-shots.
+      await waitUntil("a service ping accepted after the one-shots", 4 * DEMO_AGENT_INTERVAL_SECONDS * 1000, async () =>
+        (await lastPingAt(HOSTS.oneShots)) > afterOneShots + 1000 ? true : undefined,
+      );
+      await sleep(2 * DEMO_AGENT_INTERVAL_SECONDS * 1000);
+      expect(await lastPingAt(HOSTS.oneShots)).toBeGreaterThan(Date.now() - 2 * DEMO_AGENT_INTERVAL_SECONDS * 1000);
+      expect(service.output().filter((line) => /\b40[19]\b|refused|replayed/.test(line))).toEqual([]);
+      expect(lines(HOSTS.oneShots)).toEqual([]);
     }, SCENARIO_TIMEOUT_MS);
 
     test("the shell agent pings the same Worker and is accepted", async ({ expect, skip }) => {

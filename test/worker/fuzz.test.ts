@@ -32,6 +32,8 @@ const WINDOW_MS = 300_000;
 const BURST_GAP_MS = 1100;
 /** It hears a host's wrong clock at most once per half interval (30 s pings); leave it a margin. */
 const CLOCK_GAP_MS = 16_000;
+/** And one-shot runs (--once, --check) of a host at most once per half interval too. */
+const ONE_SHOT_GAP_MS = 16_000;
 const encoder = new TextEncoder();
 
 // Runs per property. The KV-era file ran 10,000 (3,800 / 3,000 / 2,000 / 1,000 / 200);
@@ -54,6 +56,8 @@ interface Slot {
   reachedAt: Record<HostId, number>;
   /** Real time the monitor was last told of each host's wrong clock (0: never). */
   clockToldAt: Record<HostId, number>;
+  /** Real time a one-shot run (--once, --check) of each host last reached it (0: never). */
+  oneShotAt: Record<HostId, number>;
 }
 
 async function newSlot(): Promise<Slot> {
@@ -63,6 +67,7 @@ async function newSlot(): Promise<Slot> {
     secrets: { alpha: await deriveHostSecret(env.WITNESS_MASTER_KEY, "alpha"), beta: await deriveHostSecret(env.WITNESS_MASTER_KEY, "beta") },
     reachedAt: { alpha: 0, beta: 0 },
     clockToldAt: { alpha: 0, beta: 0 },
+    oneShotAt: { alpha: 0, beta: 0 },
   };
 }
 
@@ -76,9 +81,14 @@ async function newSlot(): Promise<Slot> {
 class SlotPool {
   private readonly slots: Slot[] = [];
 
-  async take(hostId: HostId, clockOff = false): Promise<Slot> {
+  async take(hostId: HostId, clockOff = false, oneShot = false): Promise<Slot> {
     const now = Date.now();
-    const free = this.slots.find((slot) => now - slot.reachedAt[hostId] >= BURST_GAP_MS && (!clockOff || now - slot.clockToldAt[hostId] >= CLOCK_GAP_MS));
+    const free = this.slots.find(
+      (slot) =>
+        now - slot.reachedAt[hostId] >= BURST_GAP_MS &&
+        (!clockOff || now - slot.clockToldAt[hostId] >= CLOCK_GAP_MS) &&
+        (!oneShot || now - slot.oneShotAt[hostId] >= ONE_SHOT_GAP_MS),
+    );
     if (free !== undefined) return free;
     const slot = await newSlot();
     this.slots.push(slot);
@@ -492,7 +502,9 @@ describe(`fuzzed pings (${TOTAL_FUZZ_RUNS} runs in all)`, () => {
     const pool = new SlotPool();
     await fc.assert(
       fc.asyncProperty(wellFormedParts, fc.integer({ min: -WINDOW_MS, max: WINDOW_MS }), fc.constantFrom(...HOST_IDS), async (parts, offset, hostId) => {
-        const slot = await pool.take(hostId);
+        const oneShot = parts.mode === "once" || parts.mode === "check";
+        const slot = await pool.take(hostId, false, oneShot);
+        if (oneShot) slot.oneShotAt[hostId] = Date.now();
         const now = Date.now();
         const stamp = now + offset;
         const agent = freshAgent(now);
