@@ -1,5 +1,6 @@
 // Builds what the phone shows: pure functions from alert events to Telegram HTML.
 // Every host-supplied string is escaped here, and no message exceeds Telegram's limit.
+import { formatSeconds } from "./format.ts";
 import type { AlertEvent, AlertEventType, ConditionKind } from "./judge.ts";
 
 /** Telegram's limit is 4096 characters of text; keep a margin for entities. */
@@ -21,11 +22,9 @@ export function escapeHtml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
+/** Pages now come within seconds, so a short incident's length is said in seconds. */
 function duration(ms: number): string {
-  const minutes = Math.round(ms / 60_000);
-  if (minutes < 1) return "under a minute";
-  if (minutes < 120) return `${minutes} min`;
-  return `${(minutes / 60).toFixed(1)} h`;
+  return formatSeconds(ms / 1000);
 }
 
 export function eventLine(event: AlertEvent): string {

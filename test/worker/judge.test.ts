@@ -365,7 +365,7 @@ describe("unreadable files: each bad state is its own alarm, never ok, never sil
     expect(ticks.open().sort()).toEqual(["failing", "heartbeat_unreadable"]);
     expect(ticks.at(T0 + 2 * MINUTE + 10 * SECOND, beatRecord(T0 + 2 * MINUTE, T0 + 2 * MINUTE - 5 * SECOND))).toEqual([
       "✅ <b>alpha</b> FAILING over after 2 min: status &quot;ok&quot; again",
-      "✅ <b>alpha</b> HEARTBEAT UNREADABLE over after 1 min: heartbeat.json readable again",
+      "✅ <b>alpha</b> HEARTBEAT UNREADABLE over after 60 s: heartbeat.json readable again",
     ]);
   });
 
