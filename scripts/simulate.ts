@@ -53,7 +53,8 @@ async function main(): Promise<number> {
   }
   console.log(
     `\ngoal met: 0 missed, 0 false, 0 late, 0 duplicate pages over ${sum.promised} promised incidents ` +
-      `(beyond witness's control and shown above: ${sum.lateExternal} page(s) past the alarm-path bound because an alarm failed (cron-path bound held) or Telegram did)`,
+      `(beyond witness's control and shown above: ${sum.lateExternal} page(s) past the alarm-path bound because an alarm failed (cron-path bound held) or Telegram did; ` +
+        `${sum.missedAlarm} episode(s) over before the cron-path bound while the alarm failed)`,
   );
   return 0;
 }

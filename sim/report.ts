@@ -26,6 +26,7 @@ export function totals(result: SimulationResult): {
   falsePages: number;
   duplicates: number;
   lateExternal: number;
+  missedAlarm: number;
   prematureRecoveries: number;
   missingRecoveries: number;
 } {
@@ -37,13 +38,14 @@ export function totals(result: SimulationResult): {
     falsePages: sum((score) => score.falsePages),
     duplicates: sum((score) => score.duplicates),
     lateExternal: sum((score) => score.lateCron + score.lateTelegram),
+    missedAlarm: sum((score) => score.missedAlarm),
     prematureRecoveries: sum((score) => score.prematureRecoveries),
     missingRecoveries: sum((score) => score.recoveriesExpected - score.recovered),
   };
 }
 
 export function formatMatrix(result: SimulationResult): string {
-  const header = ["condition", "real", "in time", "late", "late:alarm", "late:tg", "missed", "false", "dup", "short paged", "repeats", "remind", "recovered", "median", "worst"];
+  const header = ["condition", "real", "in time", "late", "late:alarm", "late:tg", "missed", "missed:alarm", "false", "dup", "short paged", "repeats", "remind", "recovered", "median", "worst"];
   const rows = result.scores.map((score) => [
     score.kind,
     String(score.promised),
@@ -52,6 +54,7 @@ export function formatMatrix(result: SimulationResult): string {
     String(score.lateCron),
     String(score.lateTelegram),
     String(score.missed),
+    String(score.missedAlarm),
     String(score.falsePages),
     String(score.duplicates),
     `${score.shortPaged}/${score.short}`,
@@ -62,7 +65,7 @@ export function formatMatrix(result: SimulationResult): string {
     minutes(score.delaysMs.length === 0 ? null : Math.max(...score.delaysMs)),
   ]);
   const sum = (index: number) => String(rows.reduce((total, row) => total + Number(row[index] ?? 0), 0));
-  rows.push(["total", sum(1), sum(2), sum(3), sum(4), sum(5), sum(6), sum(7), sum(8), "", sum(10), sum(11), "", "", ""]);
+  rows.push(["total", sum(1), sum(2), sum(3), sum(4), sum(5), sum(6), sum(7), sum(8), sum(9), "", sum(11), sum(12), "", "", ""]);
   return table(header, rows);
 }
 
@@ -112,6 +115,7 @@ export function formatReport(result: SimulationResult): string {
     "real: episodes long enough that the configuration promises a page, with the deadline check-config states (budget.ts);",
     "late:alarm = past the alarm-path bound where the alarm failed (failover, lost, thrown), within the cron-path bound (plus the cron's own late/skipped minutes);",
     "late:tg = decided in time, delivered late by Telegram faults;",
+    "missed:alarm = not paged where the alarm failed and the episode was over before the cron-path bound (nothing promised a page then);",
     "short paged = real episodes too short to be promised a page that were paged anyway (allowed) / all such episodes;",
     "median/worst: incident start to the page on the phone (dark: from the moment the host could no longer ping).",
   );

@@ -374,6 +374,11 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       }
       return null;
     },
+    missExcuse: ({ hostId, from, deadline, endAt }) => {
+      const cronPathBound = deadline + (cronPathExtraMs.get(hostId) ?? 60_000) + cronFaultMs(from, deadline) + 10_000;
+      const alarmFailed = overlaps(monitor.alarmFaults, from, deadline) || overlaps(alarmFailovers, from, deadline);
+      return alarmFailed && endAt !== null && endAt <= cronPathBound;
+    },
     explain: (from, to) =>
       monitor.runs
         .filter((run) => run.at >= from && run.at <= to)

@@ -118,6 +118,11 @@ export interface ConditionScore {
   lateCron: number;
   late: number;
   missed: number;
+  /**
+   * Not paged, where the alarm path failed and the episode was over before the cron-path
+   * bound (check-config's "if alarms fail" figure) came: nothing promised it a page then.
+   */
+  missedAlarm: number;
   falsePages: number;
   duplicates: number;
   /** Real episodes too short to be promised a page, and how many were paged anyway. */
@@ -151,6 +156,8 @@ export interface ScoreInput {
    * it still came within the cron-path bound (plus the cron's own late or skipped minutes).
    */
   lateExcuse: (late: { hostId: string; from: number; deadline: number; decidedAt: number; deliveredAt: number }) => "telegram" | "alarm" | null;
+  /** Whether an unpaged episode is excused: the alarm path failed, and it ended (endAt) before the cron-path bound. */
+  missExcuse: (missed: { hostId: string; from: number; deadline: number; endAt: number | null }) => boolean;
 }
 
 /** A phone's round trip to Telegram: a page decided at the deadline lands a little after it. */
@@ -180,6 +187,7 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
     lateCron: 0,
     late: 0,
     missed: 0,
+    missedAlarm: 0,
     falsePages: 0,
     duplicates: 0,
     short: 0,
@@ -276,6 +284,11 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
     if (deadline > input.runEnd - DELIVERY_GRACE_MS) continue;
     result.promised++;
     const first = alerts[0];
+    if (first === undefined && input.missExcuse({ hostId: episode.hostId, from: episode.start, deadline, endAt: anchor })) {
+      result.missedAlarm++;
+      note(`missed (alarm failed, over before the cron-path bound): ${episode.hostId} ${kind} from ${iso(episode.start)} to ${anchor === null ? "the end" : iso(anchor)} (alarm-path page due by ${iso(deadline)})`);
+      continue;
+    }
     if (first === undefined) {
       result.missed++;
       note(

@@ -86,6 +86,8 @@ export function groundTruth(host: SimHost, hostConfig: HostConfig, config: Confi
     }
   };
 
+  // Stale as the monitor can know it, second by second (see carriedStale).
+  const carried = carriedStale(host, hostConfig, sessions, start, end);
   let snapshotIndex = 0;
   let sessionIndex = 0;
   let current: HostSnapshot | undefined = snapshots[0];
@@ -100,7 +102,10 @@ export function groundTruth(host: SimHost, hostConfig: HostConfig, config: Confi
       sessionOpenedAt = session !== undefined && session.open <= t ? session.open : null;
     }
     const states = conditionStates(current, t, sessionOpenedAt, hostConfig, replayWindowMs);
-    for (const [kind, state] of states) {
+    for (const [kind, observed] of states) {
+      // The age is measured at the ping on the host's clock: a stale heartbeat no ping has
+      // shown yet (a clock stepped forward past the limit, say) cannot be paged until one does.
+      const state: Tri = kind === "stale" && observed === TRUE && carried[(t - start) / STEP_MS] !== 1 ? UNKNOWN : observed;
       const episode = open.get(kind);
       if (state === TRUE) {
         if (episode === undefined) {
@@ -125,43 +130,25 @@ export function groundTruth(host: SimHost, hostConfig: HostConfig, config: Confi
   }
   for (const [kind, live] of open) episodes.push(finish(host, kind, live, null, bounds, requiredMs(kind)));
   const real = episodes.filter((episode) => episode.end === null || episode.end > episode.start);
-  return [...real, ...unseenRefreshEpisodes(host, hostConfig, sessions, start, end, real)];
+  return [...real, ...unseenRefreshEpisodes(host.spec.id, carried, start, real)];
 }
 
 /**
- * Stale as the monitor can know it: the age the last ping carried (host clock at the
- * send minus the heartbeat's `at`), counted on since. Where that is past the limit but
- * the file's own age is not (the pipeline beat, or the clock stepped back, after the
- * ping), the monitor pages by its contract, so such a stretch is an episode, never a
- * promised one: a page in it is not false, and its recovery comes with the next ping.
+ * Stale as the monitor can know it, one entry a second (1 = past the limit): the age the
+ * last ping carried (host clock at the send minus the heartbeat's `at`), counted on
+ * since, only while pings arrive. The monitor judges exactly this, so it lags the file
+ * by up to one interval: a pipeline that beats, or a clock stepped, after a ping is seen
+ * at the next.
  */
-function unseenRefreshEpisodes(
-  host: SimHost,
-  hostConfig: HostConfig,
-  sessions: ReadonlyArray<{ open: number; close: number }> | null,
-  start: number,
-  end: number,
-  real: readonly Episode[],
-): Episode[] {
-  const realStale = real.filter((episode) => episode.kind === "stale");
+function carriedStale(host: SimHost, hostConfig: HostConfig, sessions: ReadonlyArray<{ open: number; close: number }> | null, start: number, end: number): Uint8Array {
   const snapshots = host.snapshots;
   const reachable = host.attempts.filter((attempt) => attempt.reachable);
-  const result: Episode[] = [];
+  const series = new Uint8Array(Math.ceil((end - start) / STEP_MS));
   let snapshotIndex = 0;
   let attemptIndex = -1;
   let carried: HostSnapshot | undefined;
   let sessionIndex = 0;
-  let runStart: number | null = null;
-  const close = (t: number, ran: "ended" | "to the end") => {
-    if (runStart === null) return;
-    const from = runStart - STEP_MS;
-    const overlapsReal = realStale.some((episode) => episode.start <= t && (episode.end ?? Infinity) >= from);
-    if (!overlapsReal) {
-      result.push({ hostId: host.spec.id, kind: "stale", start: from, end: ran === "ended" ? t : null, lastPingBefore: null, firstPingAfter: null, promised: false, deadline: null, longestVisibleMs: t - runStart, unseenRefresh: true });
-    }
-    runStart = null;
-  };
-  for (let t = start; t < end; t += STEP_MS) {
+  for (let t = start, index = 0; t < end; t += STEP_MS, index++) {
     // The monitor holds a ping once it has arrived (latency under a second).
     while (attemptIndex + 1 < reachable.length && (reachable[attemptIndex + 1]?.at ?? Infinity) <= t - STEP_MS) {
       attemptIndex++;
@@ -179,16 +166,36 @@ function unseenRefreshEpisodes(
     const maxAgeSeconds = openedAt === null ? hostConfig.maxAgeOutOfSessionSeconds : hostConfig.maxAgeInSessionSeconds;
     // Only while pings arrive: a host silent past its interval is judged dark, not stale.
     const pinging = lastAt !== undefined && t - lastAt <= hostConfig.intervalSeconds * 1000 + 2 * STEP_MS;
-    let visible = false;
-    if (pinging && carried !== undefined && carried.heartbeatReadable && maxAgeSeconds !== null) {
-      const ageMs = t + carried.skewMs - carried.heartbeatAtHostMs;
-      const effectiveAgeMs = openedAt === null ? ageMs : Math.min(ageMs, t - openedAt);
-      visible = effectiveAgeMs > maxAgeSeconds * 1000;
-    }
-    if (visible && runStart === null) runStart = t;
-    else if (!visible && runStart !== null) close(t, "ended");
+    if (!pinging || carried === undefined || !carried.heartbeatReadable || maxAgeSeconds === null) continue;
+    const ageMs = t + carried.skewMs - carried.heartbeatAtHostMs;
+    const effectiveAgeMs = openedAt === null ? ageMs : Math.min(ageMs, t - openedAt);
+    if (effectiveAgeMs > maxAgeSeconds * 1000) series[index] = 1;
   }
-  close(end, "to the end");
+  return series;
+}
+
+/**
+ * Where the monitor sees stale from the last ping but the file is fresh (the pipeline
+ * beat, or the clock stepped back, after that ping), it pages by its contract: such a
+ * stretch is an episode, never a promised one, so a page in it is not false and its
+ * recovery comes with the next ping.
+ */
+function unseenRefreshEpisodes(hostId: string, carried: Uint8Array, start: number, real: readonly Episode[]): Episode[] {
+  const realStale = real.filter((episode) => episode.kind === "stale");
+  const result: Episode[] = [];
+  let runStart: number | null = null;
+  for (let index = 0; index <= carried.length; index++) {
+    const t = start + index * STEP_MS;
+    const visible = carried[index] === 1;
+    if (visible && runStart === null) runStart = t;
+    if (visible || runStart === null) continue;
+    const from = runStart - STEP_MS;
+    const ended = index < carried.length;
+    if (!realStale.some((episode) => episode.start <= t && (episode.end ?? Infinity) >= from)) {
+      result.push({ hostId, kind: "stale", start: from, end: ended ? t : null, lastPingBefore: null, firstPingAfter: null, promised: false, deadline: null, longestVisibleMs: t - runStart, unseenRefresh: true });
+    }
+    runStart = null;
+  }
   return result;
 }
 
