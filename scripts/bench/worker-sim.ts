@@ -1,6 +1,6 @@
 // The monitor's cost, measured in Node: MonitorCore over node:sqlite (sim/sqlite.ts)
 // with healthy hosts. Counts per ping (DO requests, rows written, KV operations), CPU per
-// ping and per alarm run (process.cpuUsage around the call), and a simulated healthy day
+// ping, per alarm run (one host due) and per cron run (every host; process.cpuUsage around the call), and a simulated healthy day
 // (sim/monitor.ts, no faults) per host next to check-config's prediction (src/budget.ts).
 import { computeBudget, hostBudget } from "../../src/budget.ts";
 import { type Config, parseConfig } from "../../src/config.ts";
@@ -158,43 +158,101 @@ export async function measurePings(hostCount: number, intervalSeconds: number, r
   };
 }
 
-export interface AlarmCost {
+export interface RunCost {
   hosts: number;
   runs: number;
   cpuMedianMicros: number;
   cpuP95Micros: number;
 }
 
-/** CPU of one alarm run judging every host (nothing due to page: the steady state). */
-export async function measureAlarmRuns(hostCount: number, runs: number): Promise<AlarmCost> {
-  let now = DAY_START + 14 * HOUR_MS;
+export interface AlarmRunCosts {
+  /** Alarm runs woken by one host's dark deadline: that host judged and paged, the rest not touched. */
+  oneDue: RunCost;
+  /** Cron runs (run("cron") and verifyAlarm()): every host judged, nothing to page. */
+  cron: RunCost;
+}
+
+function benchCore(hostCount: number, clock: () => number): { core: MonitorCore; alarm: () => number | null } {
   const sql = new NodeSql();
   let alarmAt: number | null = null;
   const core = new MonitorCore({
     storage: new MonitorStorage(sql),
     kv: new CountingKv(),
     fetch: telegramOk,
-    now: () => now,
+    now: clock,
     alarm: { get: () => Promise.resolve(alarmAt), set: (at) => Promise.resolve(void (alarmAt = at)) },
     transaction: (body) => sql.transaction(body),
     config: benchConfig(hostCount, 30),
     telegramToken: "123:bench",
   });
+  return { core, alarm: () => alarmAt };
+}
+
+/**
+ * CPU of the monitor's timed runs over `hostCount` hosts pinging every 30 s. An alarm
+ * judges only the hosts that are due: each measured one is woken by one host going
+ * dark (that host judged, its page queued and sent, the snapshot published). A cron run
+ * judges every host (the safety net), here with nothing to page: the steady state.
+ */
+export async function measureRuns(hostCount: number, runs: number): Promise<AlarmRunCosts> {
+  let now = DAY_START + 14 * HOUR_MS;
+  const { core, alarm } = benchCore(hostCount, () => now);
   await core.start();
-  for (let index = 0; index < hostCount; index++) {
-    now += 100;
+  const gapMs = 30_000 / hostCount;
+  const seq = new Array<number>(hostCount).fill(0);
+  let silent: number | null = null;
+  const ping = async (index: number) => {
+    seq[index] = (seq[index] ?? 0) + 1;
     const hostId = `host-${index}`;
-    await core.acceptPing({ hostId, body: healthyBody(hostId, 1, now), sentAt: now });
+    const outcome = await core.acceptPing({ hostId, body: healthyBody(hostId, seq[index] ?? 0, now), sentAt: now });
+    if (outcome.status !== 200) throw new Error(`bench ping refused: ${JSON.stringify(outcome)}`);
+  };
+  // Warm-up: two rounds of pings and the runs that greet and publish.
+  for (let round = 0; round < 2; round++) {
+    for (let index = 0; index < hostCount; index++) {
+      now += gapMs;
+      await ping(index);
+    }
   }
+  await core.run("cron");
   await core.run("alarm");
-  const cpu: number[] = [];
+
+  const cron: number[] = [];
   for (let run = 0; run < runs; run++) {
     now += 50;
     const before = cpuMicros();
-    await core.run("alarm");
-    cpu.push(cpuMicros() - before);
+    await core.run("cron");
+    await core.verifyAlarm();
+    cron.push(cpuMicros() - before);
   }
-  return { hosts: hostCount, runs, cpuMedianMicros: percentile(cpu, 50), cpuP95Micros: percentile(cpu, 95) };
+
+  // Host k falls silent; the others ping on until the alarm fires at its dark deadline.
+  const oneDue: number[] = [];
+  let index = 0;
+  let woken = 0;
+  while (oneDue.length < runs) {
+    if (silent === null) silent = oneDue.length % hostCount;
+    now += gapMs;
+    const alarmAt = alarm();
+    if (alarmAt !== null && alarmAt <= now) {
+      now = Math.max(now, alarmAt);
+      const before = cpuMicros();
+      const report = await core.run("alarm");
+      const spent = cpuMicros() - before;
+      woken++;
+      if (report.events > 0) {
+        oneDue.push(spent);
+        silent = null;
+      }
+    }
+    if (index !== silent) await ping(index);
+    index = (index + 1) % hostCount;
+    if (woken > 20 * runs) throw new Error("bench: the alarm keeps waking with nothing due");
+  }
+  return {
+    oneDue: { hosts: hostCount, runs: oneDue.length, cpuMedianMicros: percentile(oneDue, 50), cpuP95Micros: percentile(oneDue, 95) },
+    cron: { hosts: hostCount, runs: cron.length, cpuMedianMicros: percentile(cron, 50), cpuP95Micros: percentile(cron, 95) },
+  };
 }
 
 export interface DayCost {
