@@ -131,12 +131,32 @@ function currentRefusal(record: PingRecord | null, refusal: JudgeInput["clockRef
 
 /** What the record says right now, before confirmation, acks or mutes. */
 export function observe(
-  input: Pick<JudgeInput, "host" | "record" | "now" | "observed" | "listeningSince" | "clockRefusal"> & { firstJudgedAt: number; skewedBefore?: boolean },
+  input: Pick<JudgeInput, "host" | "record" | "now" | "observed" | "listeningSince" | "clockRefusal"> & {
+    firstJudgedAt: number;
+    skewedBefore?: boolean;
+    /** When the open dark incident began, if one is open: only a ping heard after it ends it. */
+    darkOpenedAt?: number;
+  },
 ): Observation {
   const { host, record, now } = input;
   const present = new Map<ConditionKind, string>();
   const unknown = new Set<ConditionKind>();
   const refusal = currentRefusal(record, input.clockRefusal);
+
+  // Listening restarting (after the monitor was unreachable) is no ping: a host already
+  // dark stays dark until it is heard from again.
+  const heardAt = Math.max(record?.receivedAt ?? -Infinity, refusal?.at ?? -Infinity);
+  if (input.darkOpenedAt !== undefined && heardAt <= input.darkOpenedAt) {
+    const lastSeen = record?.receivedAt ?? input.firstJudgedAt;
+    present.set(
+      "dark",
+      record === null
+        ? `never pinged since the monitor started watching ${formatSeconds((now - lastSeen) / 1000)} ago`
+        : `no ping for ${formatSeconds((now - lastSeen) / 1000)} (dark after ${formatSeconds(host.darkAfterSeconds)})`,
+    );
+    for (const kind of FROM_CONTENT) unknown.add(kind);
+    return { present, unknown };
+  }
 
   const since = silentSince(record, input.firstJudgedAt, input.listeningSince, refusal?.at ?? null);
   const silentSeconds = (now - since) / 1000;
@@ -266,6 +286,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
     ...input,
     firstJudgedAt: previous.firstJudgedAt,
     skewedBefore: previous.conditions.skewed !== undefined,
+    ...(previous.conditions.dark === undefined ? {} : { darkOpenedAt: previous.conditions.dark.openedAt }),
   });
   const repeatMs = input.config.alerts.repeatMinutes * 60_000;
   const muted = operator.mutedUntil !== null && operator.mutedUntil > now;

@@ -141,5 +141,9 @@ function renderDigest(config: Config, hosts: ReadonlyMap<string, HostState>, met
   const open = config.hosts.flatMap((host) => Object.keys(hosts.get(host.id)?.judgement.conditions ?? {}).map((kind) => `${host.id} ${kind}`));
   const pages = meta.pagesSentAt.filter((at) => now - at < DAY_MS).length;
   const status = open.length === 0 ? "all quiet" : `open: ${escapeHtml(open.join(", "))}`;
-  return `☀️ <b>witness daily</b>: ${status}. ${config.hosts.length} host(s) watched, ${pages} page(s) in the last 24 h, monitor and cron running (this message proves the path to your phone works).`;
+  const cronLate = meta.lastCronAt === null || now - meta.lastCronAt > 3 * config.timing.cronPeriodSeconds * 1000;
+  const cron = cronLate
+    ? `⚠️ the cron (the safety net) has not run ${meta.lastCronAt === null ? "yet" : `since ${new Date(meta.lastCronAt).toISOString().slice(0, 16)}Z`}: check the Worker's triggers`
+    : "monitor and cron running";
+  return `☀️ <b>witness daily</b>: ${status}. ${config.hosts.length} host(s) watched, ${pages} page(s) in the last 24 h, ${cron} (this message proves the path to your phone works).`;
 }

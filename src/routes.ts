@@ -10,6 +10,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type Config, ConfigError, findHost } from "./config.ts";
 import { errorMessage } from "./format.ts";
 import { loadConfig } from "./load-config.ts";
+import { DELIVERY_FAILING_AFTER_MS } from "./monitor/core.ts";
 import { monitorStub, unreachableReason } from "./monitor/stub.ts";
 import { Snapshot } from "./monitor/state.ts";
 import { SNAPSHOT_KEY } from "./monitor/storage.ts";
@@ -100,6 +101,9 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
       if (now - snapshot.publishedAt > lateAfterMs) problems.push(`the monitor last published ${Math.round((now - snapshot.publishedAt) / 1000)} s ago`);
       if (snapshot.lastCronAt === null || now - snapshot.lastCronAt > lateAfterMs) problems.push("the cron has not run recently");
       if (snapshot.telegram.permanentError !== null) problems.push(`pages cannot be delivered: ${snapshot.telegram.permanentError}`);
+      else if (snapshot.telegram.failingSince !== null && now - snapshot.telegram.failingSince >= DELIVERY_FAILING_AFTER_MS) {
+        problems.push(`pages have not reached Telegram for ${Math.round((now - snapshot.telegram.failingSince) / 60_000)} min (${snapshot.telegram.undelivered} waiting)`);
+      }
     }
     const ok = problems.length === 0;
     return c.json(

@@ -106,10 +106,29 @@ export class MonitorCore {
     if (meta === null) this.storage.putMeta(this.meta);
     this.firstRun = this.meta.watchingAnnouncedAt === null;
     this.hosts = this.storage.loadHosts(now);
+    const declared = new Set(this.config.hosts.map((host) => host.id));
+    this.deps.transaction(() => {
+      // A host taken out of the config is gone; adding it back later starts afresh.
+      for (const hostId of [...this.hosts.keys()]) {
+        if (declared.has(hostId)) continue;
+        this.storage.deleteHost(hostId);
+        this.hosts.delete(hostId);
+      }
+      // A host new to the config counts its never-pinged grace from now (the deploy that
+      // added it), not from when the monitor first ran; written, so the grace holds.
+      for (const host of this.config.hosts) {
+        if (this.hosts.has(host.id)) continue;
+        const fresh = emptyHostState(host.id, meta === null ? this.meta.createdAt : now);
+        this.storage.putHost(fresh);
+        this.hosts.set(host.id, fresh);
+      }
+    });
+    // Due times as of when each host was last judged, not as of now: whatever came due
+    // while the object was away (a late alarm, a failover) is then already due.
     for (const host of this.config.hosts) {
-      if (!this.hosts.has(host.id)) this.hosts.set(host.id, emptyHostState(host.id, this.meta.createdAt));
+      const judgedAt = Math.max(this.meta.lastAwakeAt, this.hosts.get(host.id)?.record?.receivedAt ?? 0);
+      this.refreshDue(host, Math.min(now, judgedAt));
     }
-    for (const host of this.config.hosts) this.refreshDue(host, now);
   }
 
   private get config(): Config {
@@ -187,7 +206,7 @@ export class MonitorCore {
       (current !== undefined && agent.bootId === current.bootId && agent.startedAt === current.startedAt && input.body.seq <= (previous.record?.seq ?? 0)
         ? `replayed ping: sequence ${input.body.seq} is not after ${previous.record?.seq ?? 0}`
         : null) ??
-      (current !== undefined && agent.bootId !== current.bootId && previous.boots.includes(agent.bootId) ? "replayed ping: from a boot before the host's current one" : null);
+      (current !== undefined && olderBoot(previous.boots, current.bootId, agent.bootId) ? "replayed ping: from a boot before the host's current one" : null);
     if (replay !== null) return { status: 401, replay };
     const refusedAt = previous.clockRefusal?.at ?? null;
     if (refusedAt !== null && now - refusedAt < (host.intervalSeconds * 1000) / 2) {
@@ -258,7 +277,9 @@ export class MonitorCore {
     ];
     const pagesSentAt = this.meta.pagesSentAt.filter((at) => now - at < DAY_MS);
     if (events.some((event) => event.type !== "recovery")) pagesSentAt.push(now);
-    const digestChanged = notices.digestDate !== this.meta.digestDate;
+    // Pruned once a UTC day, whatever the digest does.
+    const today = new Date(now).toISOString().slice(0, 10);
+    const prune = this.meta.prunedDate !== today;
     this.meta = {
       ...this.meta,
       lastAwakeAt: now,
@@ -267,12 +288,13 @@ export class MonitorCore {
       pagesSentAt,
       configErrorPaged: null,
       watchingAnnouncedAt: this.meta.watchingAnnouncedAt ?? now,
+      prunedDate: today,
     };
     this.deps.transaction(() => {
       for (const state of changed) this.storage.putHost(state);
       this.enqueue(messages, now);
       this.recordEvents(events, now);
-      if (digestChanged) this.storage.pruneHistory(now);
+      if (prune) this.storage.pruneHistory(now);
       this.storage.putMeta(this.meta);
     });
     this.firstRun = false;
@@ -309,9 +331,9 @@ export class MonitorCore {
       reason,
       events,
       delivered,
-      undelivered: this.storage.outbox().length,
+      undelivered: this.storage.outboxSize(),
       alarmAt: this.armedAt,
-      deliveryOk: permanentError === null,
+      deliveryOk: deliveryOk(this.meta, this.deps.now()),
       permanentError,
     };
   }
@@ -346,7 +368,7 @@ export class MonitorCore {
     for (const at of this.dueAt.values()) consider(at);
     const digestAt = this.config.alerts.digestAt;
     if (digestAt !== null) consider(nextDigestAt(this.config.alerts.timezone, now, digestAt, this.meta.digestDate));
-    const head = this.storage.outbox()[0];
+    const head = this.storage.outboxHead();
     if (head !== undefined && this.meta.telegram.permanentError === null) consider(Math.max(head.notBefore, now + 1000));
     return earliest;
   }
@@ -401,8 +423,8 @@ export class MonitorCore {
     for (const message of messages) {
       this.storage.enqueue({ createdAt: now, text: message.text, ...(message.buttons ? { buttons: message.buttons } : {}), attempts: 0, notBefore: now });
     }
-    const queued = this.storage.outbox();
-    if (queued.length > MAX_OUTBOX) {
+    if (this.storage.outboxSize() > MAX_OUTBOX) {
+      const queued = this.storage.outbox();
       const dropped = queued.slice(0, queued.length - MAX_OUTBOX + 1);
       for (const message of dropped) this.storage.deleteOutbox(message.id);
       this.storage.record({ at: now, hostId: null, type: "dropped", kind: null, detail: `${dropped.length} undelivered message(s) dropped`, by: null });
@@ -452,7 +474,7 @@ export class MonitorCore {
     const telegram = new TelegramClient(this.config.telegram.baseUrl, this.deps.telegramToken, this.deps.fetch);
     let delivered = 0;
     for (let sends = 0; sends < MAX_SENDS_PER_RUN; sends++) {
-      const message = this.storage.outbox()[0];
+      const message = this.storage.outboxHead();
       if (message === undefined || message.notBefore > now) break;
       const markup = message.buttons?.length
         ? { inline_keyboard: message.buttons.map((row) => row.map((button) => ({ text: button.text, callback_data: button.data }))) }
@@ -529,11 +551,15 @@ export class MonitorCore {
       telegram: {
         lastDeliveredAt: this.meta.telegram.lastDeliveredAt,
         permanentError: this.meta.telegram.permanentError,
-        undelivered: this.storage.outbox().length,
+        failingSince: this.meta.telegram.failingSince,
+        undelivered: this.storage.outboxSize(),
       },
       hosts: this.config.hosts.map((host) => {
         const state = this.hostState(host.id);
-        return { id: host.id, conditions: Object.keys(state.judgement.conditions), lastPingAt: state.record?.receivedAt ?? null };
+        // Only what paged: an unconfirmed observation is not news to readers (and would
+        // republish, spending KV writes, every time a flapping file flips).
+        const paged = Object.entries(state.judgement.conditions).filter(([, condition]) => condition?.pagedAt !== null).map(([kind]) => kind);
+        return { id: host.id, conditions: paged, lastPingAt: state.record?.receivedAt ?? null };
       }),
     };
   }
@@ -541,7 +567,7 @@ export class MonitorCore {
   /** Publishes when what readers see changed, and every publishSeconds regardless (health). */
   private async publish(now: number, changed: boolean): Promise<void> {
     const snapshot = this.snapshot(now);
-    const fingerprint = JSON.stringify([snapshot.hosts.map((host) => host.conditions), snapshot.telegram.permanentError, snapshot.telegram.undelivered > 0]);
+    const fingerprint = JSON.stringify([snapshot.hosts.map((host) => host.conditions), snapshot.telegram.permanentError, snapshot.telegram.undelivered > 0, deliveryOk(this.meta, now)]);
     const last = this.meta.lastPublishedAt;
     const due = last === null || now - last >= this.config.timing.publishSeconds * 1000;
     // KV takes one write a second per key; a change waits at most for the next run.
@@ -594,7 +620,9 @@ export class MonitorCore {
     this.hosts.set(state.hostId, state);
     const host = findHost(this.config, state.hostId);
     if (host !== undefined) this.refreshDue(host, now);
-    await this.arm(now, messages.length > 0 ? now : null, 0);
+    // A mute ended by hand (/unmute) is announced, and its held pages sent, now.
+    const muteEnded = state.operator.mutedUntil !== null && state.operator.mutedUntil <= now && state.followUps.muteEndAnnounced !== state.operator.mutedUntil;
+    await this.arm(now, messages.length > 0 || muteEnded ? now : null, 0);
   }
 
   /** Marks a Telegram update handled; false when it already was. */
@@ -619,6 +647,18 @@ export class MonitorCore {
   }
 }
 
+/** Telegram failing for longer than this, even retriably, means pages are not reaching the phone. */
+export const DELIVERY_FAILING_AFTER_MS = 5 * 60_000;
+
+/**
+ * Whether pages reach the phone: no permanent error, and no retriable failure going
+ * on for minutes. The dead-man URL is pinged only then, and health says so otherwise.
+ */
+export function deliveryOk(meta: MonitorMeta, now: number): boolean {
+  const failingSince = meta.telegram.failingSince;
+  return meta.telegram.permanentError === null && (failingSince === null || now - failingSince < DELIVERY_FAILING_AFTER_MS);
+}
+
 /** The next digest moment: now when today's is due and not sent, else the next time the clock reads it. */
 function nextDigestAt(timezone: string, now: number, hhmm: string, sentDate: string | null): number {
   const today = localDay(timezone, now, hhmm);
@@ -637,6 +677,16 @@ export function replayVerdict(agents: readonly AgentSeen[], bootId: string, star
   const known = agents.find((agent) => agent.bootId === bootId && agent.startedAt === startedAt);
   if (known !== undefined && seq <= known.seq) return `replayed ping: sequence ${seq} is not after ${known.seq}`;
   return null;
+}
+
+/**
+ * Whether `bootId` came before the boot of the last accepted ping. Boots are kept newest
+ * first, and a boot heard only through refused pings (a reboot with a wrong clock) is
+ * newer than the accepted one: it must not read as a replay of an old boot.
+ */
+function olderBoot(boots: readonly string[], currentBootId: string, bootId: string): boolean {
+  const current = boots.indexOf(currentBootId);
+  return current >= 0 && boots.slice(current + 1).includes(bootId);
 }
 
 /** Boot ids remembered per host, newest first. */

@@ -115,6 +115,8 @@ export const MonitorMeta = z.object({
   configErrorPaged: z.string().nullable(),
   /** The chat a group migrated to, announced once with what to change in the config. */
   migratedChatId: z.string().nullable().default(null),
+  /** The UTC date the event history was last pruned. */
+  prunedDate: z.string().nullable().default(null),
   lastPublishedAt: z.number().nullable(),
   publishedFingerprint: z.string().nullable(),
 });
@@ -133,6 +135,7 @@ export function newMonitorMeta(now: number): MonitorMeta {
     pagesSentAt: [],
     configErrorPaged: null,
     migratedChatId: null,
+    prunedDate: null,
     lastPublishedAt: null,
     publishedFingerprint: null,
   };
@@ -143,7 +146,13 @@ export const Snapshot = z.object({
   publishedAt: z.number(),
   lastCronAt: z.number().nullable(),
   alarmAt: z.number().nullable(),
-  telegram: z.object({ lastDeliveredAt: z.number().nullable(), permanentError: z.string().nullable(), undelivered: z.number() }),
+  telegram: z.object({
+    lastDeliveredAt: z.number().nullable(),
+    permanentError: z.string().nullable(),
+    /** Since when deliveries have been failing (retriably or not); null when the last one went out. */
+    failingSince: z.number().nullable().default(null),
+    undelivered: z.number(),
+  }),
   hosts: z.array(
     z.object({
       id: z.string(),

@@ -167,6 +167,23 @@ export class MonitorStorage {
     });
   }
 
+  /** The oldest undelivered message, reading one row. */
+  outboxHead(): OutboxMessage | undefined {
+    const row = this.run<{ id: number; message: string }>("SELECT id, message FROM outbox ORDER BY id LIMIT 1")[0];
+    if (row === undefined) return undefined;
+    const message = decode(OutboxMessage.omit({ id: true }), `outbox ${row.id}`, row.message);
+    if (message === null) {
+      // A row that cannot be read can never be sent: drop it rather than block every page.
+      this.deleteOutbox(row.id);
+      return this.outboxHead();
+    }
+    return { ...message, id: row.id };
+  }
+
+  outboxSize(): number {
+    return this.run<{ size: number }>("SELECT COUNT(*) AS size FROM outbox")[0]?.size ?? 0;
+  }
+
   enqueue(message: Omit<OutboxMessage, "id">): void {
     this.run("INSERT INTO outbox (message) VALUES (?)", JSON.stringify(message));
   }

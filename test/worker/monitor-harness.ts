@@ -15,7 +15,7 @@ import { prefixedKv, sentMessages, type TestConfigInput, testConfig, type TestEn
 
 export class MonitorHarness {
   readonly env: TestEnv;
-  readonly config: Config;
+  config: Config;
   private readonly stub: DurableObjectStub;
   /** The alarm as the core last set it. */
   armedAt: number | null = null;
@@ -41,6 +41,7 @@ export class MonitorHarness {
         // monitor started; this monitor's life starts at the test's clock instead.
         storage.migrate();
         state.storage.sql.exec("DELETE FROM meta");
+        state.storage.sql.exec("DELETE FROM hosts");
         this.started = true;
       }
       const core = new MonitorCore({
@@ -71,6 +72,11 @@ export class MonitorHarness {
         this.rowsWritten += storage.rowsWritten - before;
       }
     });
+  }
+
+  /** A redeploy with another configuration: the next core is built with it. */
+  reconfigure(input: TestConfigInput): void {
+    this.config = testConfig(input);
   }
 
   ping(hostId: string, body: PingBody, now: number = body.sentAt): Promise<PingOutcome> {

@@ -260,3 +260,82 @@ describe("a stopped cron is not mistaken for a deaf monitor", () => {
     expect((await pages(monitor)).some((text) => text.includes("could not be reached"))).toBe(false);
   });
 });
+
+describe("what a careful review found", () => {
+  it("a host already dark stays dark across a time the monitor could not listen: no false recovery", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha" }, { id: "beta" }] });
+    await monitor.run(T0 - MINUTE, "cron");
+    await monitor.ping("alpha", pingAt(T0, 1));
+    await monitor.ping("beta", pingAt(T0 + SECOND, 1));
+    for (let i = 1; i <= 6; i++) {
+      await monitor.ping("alpha", pingAt(T0 + i * 30 * SECOND, i + 1));
+      await monitor.run(T0 + i * 30 * SECOND + SECOND, "cron");
+    }
+    expect((await pages(monitor)).filter((text) => text.includes("beta"))).toEqual([expect.stringContaining("<b>beta</b> DARK")]);
+    // Nothing reaches the monitor for an hour, then alpha pings and the cron runs.
+    await monitor.ping("alpha", pingAt(T0 + HOUR, 8));
+    await monitor.run(T0 + HOUR + SECOND, "cron");
+    const beta = (await pages(monitor)).filter((text) => text.includes("beta"));
+    // Still dark (repeated as unacknowledged), never "over".
+    expect(beta.some((text) => text.includes("DARK over"))).toBe(false);
+    expect(beta.at(-1)).toContain("<b>beta</b> still DARK (unacknowledged)");
+    expect((await monitor.host("beta", T0 + HOUR + 2 * SECOND)).judgement.conditions.dark).toBeDefined();
+    // Only beta itself ends it.
+    await monitor.ping("beta", pingAt(T0 + HOUR + 10 * SECOND, 2));
+    await monitor.alarmsUntil(T0 + HOUR + 12 * SECOND);
+    expect((await pages(monitor)).filter((text) => text.includes("beta")).at(-1)).toContain("<b>beta</b> DARK over after");
+  });
+
+  it("a host that rebooted with a wrong clock is paged SKEWED, never DARK, while its refused pings keep coming", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1));
+    const rebooted = { version: "0.1.0", startedAt: T0 + 50 * SECOND - 2 * HOUR, bootId: "boot-2", kind: "node" as const };
+    for (let i = 0; i < 8; i++) {
+      const at = T0 + 60 * SECOND + i * 30 * SECOND;
+      const body = makePingBody({ seq: i + 1, sentAt: at - 2 * HOUR, agent: rebooted, files: filesWith(at - 2 * HOUR - 5 * SECOND) });
+      const outcome = await monitor.with(at, (core) => core.refuseForClock({ hostId: "alpha", body, sentAt: body.sentAt }));
+      expect(outcome).toEqual({ status: 401, replay: null });
+      await monitor.alarmsUntil(at + 29 * SECOND);
+    }
+    const sent = await pages(monitor);
+    expect(sent.some((text) => text.includes("DARK"))).toBe(false);
+    expect(sent).toEqual([expect.stringContaining("<b>alpha</b> CLOCK SKEW: host clock is 7200 s behind; its pings are refused until it is fixed (enable NTP on the host)")]);
+  });
+
+  it("a host added to a long-running monitor gets its full grace from the deploy that added it", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha" }] });
+    await monitor.run(T0, "cron");
+    monitor.reconfigure({ hosts: [{ id: "alpha" }, { id: "gamma" }] });
+    const deployedAt = T0 + 30 * 24 * HOUR;
+    await monitor.ping("alpha", pingAt(deployedAt, 1));
+    await monitor.run(deployedAt + 10 * SECOND, "cron");
+    await monitor.run(deployedAt + 70 * SECOND, "cron");
+    expect((await pages(monitor)).filter((text) => text.includes("gamma"))).toEqual([]);
+    await monitor.alarmsUntil(deployedAt + 80 * SECOND);
+    expect((await pages(monitor)).filter((text) => text.includes("gamma"))).toEqual([
+      expect.stringContaining("<b>gamma</b> DARK: never pinged since the monitor started watching 76 s ago"),
+    ]);
+  });
+
+  it("an observation that has not paged is not published: a flapping file spends no KV writes", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.run(T0 - MINUTE, "cron");
+    await monitor.ping("alpha", pingAt(T0, 1, { files: filesWith(T0 - 5 * SECOND, "degraded") }));
+    await monitor.run(T0 + SECOND, "cron");
+    const snapshot = JSON.parse((await monitor.env.WITNESS_KV.get("snapshot")) ?? "null") as { hosts: Array<{ id: string; conditions: string[] }> };
+    expect(snapshot.hosts).toEqual([expect.objectContaining({ id: "alpha", conditions: [] })]);
+  });
+
+  it("Telegram failing retriably for five minutes counts as pages not delivered: no dead-man ping, health says so", async () => {
+    const monitor = new MonitorHarness();
+    await failTelegramNext(monitor.env, Array.from({ length: 40 }, () => ({ status: 502 })));
+    await monitor.ping("alpha", pingAt(T0, 1, { files: pausedFiles(T0) }));
+    let report = await monitor.run(T0 + SECOND, "cron");
+    expect(report.deliveryOk).toBe(true);
+    for (let i = 1; i <= 6; i++) {
+      await monitor.ping("alpha", pingAt(T0 + i * 60 * SECOND, i + 1, { files: pausedFiles(T0) }));
+      report = await monitor.run(T0 + i * 60 * SECOND + SECOND, "cron");
+    }
+    expect(report).toMatchObject({ deliveryOk: false, permanentError: null });
+  });
+});
