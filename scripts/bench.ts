@@ -105,7 +105,7 @@ function render(results: {
     `| \`run("alarm")\` woken by one host's dark deadline (that host judged and paged, the message sent to a stub Telegram, the snapshot published) | ${results.alarm.oneDue.hosts} | 1 | ${results.alarm.oneDue.runs} | **${ms(results.alarm.oneDue.cpuMedianMicros)}** | ${ms(results.alarm.oneDue.cpuP95Micros)} | ${ratio(results.alarm.oneDue.cpuMedianMicros, 10_000)} |`,
     `| \`run("cron")\` + \`verifyAlarm()\`, nothing to page (the steady state) | ${results.alarm.cron.hosts} | ${results.alarm.cron.hosts} | ${results.alarm.cron.runs} | **${ms(results.alarm.cron.cpuMedianMicros)}** | ${ms(results.alarm.cron.cpuP95Micros)} | ${ratio(results.alarm.cron.cpuMedianMicros, 10_000)} |`,
     "",
-    "Each host's trading calendar answers from a cache kept per span (src/calendar.ts), so judging a host whose session has not changed since its last judgement costs no time-zone arithmetic; before that cache a run over 200 hosts took about 100 ms. The alarm row costs more than the cron row although it judges one host, not 200: it writes the page to the outbox and the history, sends it and publishes the changed snapshot to KV; judging itself is now the small part.",
+    "Each host's trading calendar answers from a cache kept per span (src/judge/calendar.ts), so judging a host whose session has not changed since its last judgement costs no time-zone arithmetic; before that cache a run over 200 hosts took about 100 ms. The alarm row costs more than the cron row although it judges one host, not 200: it writes the page to the outbox and the history, sends it and publishes the changed snapshot to KV; judging itself is now the small part.",
     "",
     "## A simulated healthy day, per host, next to check-config",
     "",

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { HOST_ID_PATTERN } from "../src/protocol.ts";
-import { deriveHostSecret } from "../src/signature.ts";
+import { deriveHostSecret } from "../src/edge/signature.ts";
 
 function masterKeyFromDevVars(path: string): string | null {
   let text: string;

@@ -5,7 +5,7 @@
 // Secrets come from the environment or .dev.vars: TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { BOT_COMMANDS } from "../src/bot-commands.ts";
+import { BOT_COMMANDS } from "../src/phone/bot-commands.ts";
 
 function fromDevVars(name: string): string | undefined {
   try {

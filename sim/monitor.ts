@@ -4,16 +4,16 @@
 // a handler that throws is retried after 2 s doubling up to 6 times, sometimes lost so
 // only the cron's verifyAlarm repairs it); the isolate is evicted now and then (a fresh
 // MonitorCore over the same rows); a daily quota window makes it unreachable. The edge
-// in front of it does what src/routes.ts and src/scheduled.ts do for a ping and the cron
+// in front of it does what src/edge/routes.ts and src/edge/scheduled.ts do for a ping and the cron
 // (those modules import cloudflare:workers, which Node cannot load): the replay window,
 // the zod parse, 503 while the monitor is unreachable, and the one degraded notice.
 import type { Config } from "../src/config.ts";
-import type { ConditionKind } from "../src/judge.ts";
-import { renderDegraded } from "../src/messages.ts";
+import type { ConditionKind } from "../src/judge/judge.ts";
+import { renderDegraded } from "../src/phone/messages.ts";
 import { MonitorCore } from "../src/monitor/core.ts";
 import { DEGRADED_KEY, MonitorStorage, type SnapshotKv } from "../src/monitor/storage.ts";
 import { PingBody } from "../src/protocol.ts";
-import { type Fetch, TelegramClient } from "../src/telegram.ts";
+import { type Fetch, TelegramClient } from "../src/phone/telegram.ts";
 import type { Random } from "./random.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { PageType } from "./score.ts";
@@ -191,7 +191,7 @@ export class SimMonitor {
     }
   }
 
-  // ---- the edge: what src/routes.ts does with a signed ping once the signature holds ----
+  // ---- the edge: what src/edge/routes.ts does with a signed ping once the signature holds ----
 
   async ping(hostId: string, rawBody: string, sentAt: number): Promise<number> {
     if (Math.abs(sentAt - this.now) > this.options.config.timing.replayWindowSeconds * 1000) return 401;
@@ -214,7 +214,7 @@ export class SimMonitor {
     }
   }
 
-  // ---- the cron: what src/scheduled.ts runCron does ----
+  // ---- the cron: what src/edge/scheduled.ts runCron does ----
 
   async cron(): Promise<{ outcome: "checked" | "degraded"; repaired: boolean }> {
     try {

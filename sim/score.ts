@@ -3,7 +3,7 @@
 // episodes (truth.ts), and counted per condition: promised incidents paged in time or
 // late, missed ones, false pages (no real episode anywhere near), duplicates (one episode
 // alerted twice; configured repeats and reminders are counted apart), recoveries.
-import { CONDITIONS, type ConditionKind } from "../src/judge.ts";
+import { CONDITIONS, type ConditionKind } from "../src/judge/judge.ts";
 import type { Episode } from "./truth.ts";
 
 export type PageType = "alert" | "repeat" | "reminder" | "recovery";

@@ -1,5 +1,5 @@
 // Trading sessions for the simulator's ground truth, computed independently of
-// src/calendar.ts (Intl offsets instead of luxon), so a calendar bug in the product
+// src/judge/calendar.ts (Intl offsets instead of luxon), so a calendar bug in the product
 // shows up as a missed or false "stale" page rather than agreeing with itself.
 // Day sessions only (close after open), which is what the simulated hosts use.
 

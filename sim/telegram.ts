@@ -30,7 +30,7 @@ export interface DeliveredMessage {
   tick: number;
 }
 
-/** The client aborts a call after this long (src/telegram.ts REQUEST_TIMEOUT_MS). */
+/** The client aborts a call after this long (src/phone/telegram.ts REQUEST_TIMEOUT_MS). */
 const CLIENT_TIMEOUT_MS = 10_000;
 
 export class SimulatedTelegram {

@@ -6,7 +6,7 @@
 // starts an episode.
 import type { Config, HostConfig } from "../src/config.ts";
 import { hostBudget } from "../src/budget.ts";
-import type { ConditionKind } from "../src/judge.ts";
+import type { ConditionKind } from "../src/judge/judge.ts";
 import type { HostSnapshot, SimHost } from "./hosts.ts";
 import { sessionsBetween } from "./sessions.ts";
 
@@ -213,7 +213,7 @@ function conditionStates(
     return states;
   }
   // A heartbeat more than 5 min ahead of the host's own clock (a clock stepped back) is
-  // wrong_shape by the product's rule (src/records.ts): it would otherwise look fresh forever.
+  // wrong_shape by the product's rule (src/judge/records.ts): it would otherwise look fresh forever.
   const heartbeat = snapshot.heartbeatReadable && snapshot.heartbeatAtHostMs - (t + snapshot.skewMs) <= HEARTBEAT_AHEAD_LIMIT_MS;
   // Age as the product defines it: on the host's own clock, counted in session from the open.
   const ageMs = t + snapshot.skewMs - snapshot.heartbeatAtHostMs;

@@ -1,8 +1,8 @@
 // witness: the Worker. The edge (routes.ts) authenticates and validates every ping and
 // Telegram update before the monitor object (monitor/object.ts) sees it; the monitor
 // judges, pages and publishes; the cron (scheduled.ts) watches the monitor.
-import { createApp } from "./routes.ts";
-import { runCron } from "./scheduled.ts";
+import { createApp } from "./edge/routes.ts";
+import { runCron } from "./edge/scheduled.ts";
 
 export { Monitor } from "./monitor/object.ts";
 

@@ -1,5 +1,5 @@
 // The ping signature: lowercase hex HMAC-SHA256 over `<timestampMs>.<rawBody>`, keyed
-// with the UTF-8 bytes of the host secret. Same bytes as src/signature.ts computes on
+// with the UTF-8 bytes of the host secret. Same bytes as src/edge/signature.ts computes on
 // WebCrypto; node:crypto here because Node 18 has no global WebCrypto by default.
 import { createHmac } from "node:crypto";
 

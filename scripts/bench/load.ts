@@ -4,7 +4,7 @@
 // its steady-state path (two KV reads, no write after the first ping).
 import { join } from "node:path";
 import { randomSecrets, startLocalWorker } from "../../test/support/local-worker.ts";
-import { deriveHostSecret, signPing } from "../../src/signature.ts";
+import { deriveHostSecret, signPing } from "../../src/edge/signature.ts";
 import { percentile } from "./worker-sim.ts";
 
 export interface LoadResult {

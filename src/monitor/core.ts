@@ -6,17 +6,17 @@
 //
 // Plain TypeScript over injected storage, clock, fetch and alarm, so the Durable Object
 // (object.ts) is a thin shell and Node can run the same code (simulator, bench).
-import { localDay, nextLocalTime } from "../calendar.ts";
+import { localDay, nextLocalTime } from "../judge/calendar.ts";
 import type { Config, HostConfig } from "../config.ts";
 import { findHost } from "../config.ts";
 import { errorMessage, formatSeconds } from "../format.ts";
-import type { AlertEvent } from "../judge.ts";
-import { escapeHtml, renderConfigError } from "../messages.ts";
-import { planHost, planMessages, planNotices, type PlannedMessage } from "../plan.ts";
+import type { AlertEvent } from "../judge/judge.ts";
+import { escapeHtml, renderConfigError } from "../phone/messages.ts";
+import { planHost, planMessages, planNotices, type PlannedMessage } from "../judge/plan.ts";
 import type { PauseCommand, PingBody } from "../protocol.ts";
-import { recordFromPing } from "../records.ts";
-import { hostDueAt } from "../schedule.ts";
-import { type CallResult, type Fetch, isChatProblem, plainText, TelegramClient } from "../telegram.ts";
+import { recordFromPing } from "../judge/records.ts";
+import { hostDueAt } from "../judge/schedule.ts";
+import { type CallResult, type Fetch, isChatProblem, plainText, TelegramClient } from "../phone/telegram.ts";
 import { emptyHostState, MonitorStorage, publishSnapshot, type SnapshotKv } from "./storage.ts";
 import { type AgentSeen, type HostState, type MonitorMeta, newMonitorMeta, type OutboxMessage, type Snapshot } from "./state.ts";
 

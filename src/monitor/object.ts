@@ -4,10 +4,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Config, ConfigError } from "../config.ts";
 import { loadConfig, telegramTargetFromRaw } from "../load-config.ts";
-import { renderConfigError } from "../messages.ts";
+import { renderConfigError } from "../phone/messages.ts";
 import type { PingBody } from "../protocol.ts";
-import { TelegramClient } from "../telegram.ts";
-import { handleUpdate, type TelegramCall, type TelegramUpdate } from "../webhook.ts";
+import { TelegramClient } from "../phone/telegram.ts";
+import { handleUpdate, type TelegramCall, type TelegramUpdate } from "../phone/webhook.ts";
 import { type ClockOutcome, MonitorCore, type PingOutcome, type RunReport } from "./core.ts";
 import { type HistoryEvent, type HostState, type MonitorMeta, newMonitorMeta, type OutboxMessage } from "./state.ts";
 import { MonitorStorage } from "./storage.ts";

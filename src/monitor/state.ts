@@ -1,9 +1,9 @@
 // The shapes of what the monitor object keeps, as zod schemas: every value is checked
 // on its way out of storage, so a corrupt row reads as a logged default, never a throw.
 import { z } from "zod";
-import { HostJudgement } from "../judge.ts";
+import { HostJudgement } from "../judge/judge.ts";
 import { PauseCommand } from "../protocol.ts";
-import { PingRecord } from "../records.ts";
+import { PingRecord } from "../judge/records.ts";
 
 export const OperatorState = z.object({
   acked: z.array(z.object({ incidentId: z.string(), by: z.string(), at: z.number() })).default([]),

@@ -11,8 +11,8 @@
 //   telegram_updates(update_id)   updates already handled (Telegram redelivers)
 //   KV "snapshot"                 what readers see: health and each host's conditions
 import { z } from "zod";
-import { HostJudgement } from "../judge.ts";
-import { PingRecord } from "../records.ts";
+import { HostJudgement } from "../judge/judge.ts";
+import { PingRecord } from "../judge/records.ts";
 import {
   AgentSeen,
   ClockRefusal,

@@ -1,6 +1,6 @@
 // How the edge and the cron reach the one monitor object.
 import { errorMessage } from "../format.ts";
-import type { TelegramCall, TelegramUpdate } from "../webhook.ts";
+import type { TelegramCall, TelegramUpdate } from "../phone/webhook.ts";
 import type { PingBody } from "../protocol.ts";
 import type { ClockOutcome, PingOutcome, RunReport } from "./core.ts";
 import { MONITOR_NAME, type MonitorView } from "./object.ts";

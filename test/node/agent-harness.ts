@@ -1,5 +1,5 @@
 // Test harness for the agent: a real node:http server on 127.0.0.1 standing in for the
-// Worker (it verifies signatures with the Worker's own src/signature.ts and the body
+// Worker (it verifies signatures with the Worker's own src/edge/signature.ts and the body
 // with the shared zod schema), real temp directories, and the real bundled agent run
 // as a child process. Each test file builds its own bundle (files run in parallel).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { PingBody, SIGNATURE_HEADER, TIMESTAMP_HEADER, type PauseCommand } from "../../src/protocol.ts";
-import { verifyPing } from "../../src/signature.ts";
+import { verifyPing } from "../../src/edge/signature.ts";
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const SHELL_AGENT = join(REPO_ROOT, "agent", "witness-agent.sh");

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TIMESTAMP_HEADER, SIGNATURE_HEADER } from "../../src/protocol.ts";
-import { verifyPing } from "../../src/signature.ts";
+import { verifyPing } from "../../src/edge/signature.ts";
 import { agentEnv, buildAgentBundle, commandExists, makeHostDir, removeDir, runAgent, StandInWorker, type HostDir } from "./agent-harness.ts";
 
 const haveOpenssl = await commandExists("openssl");

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { signPing as workerSign, verifyPing } from "../../src/signature.ts";
+import { signPing as workerSign, verifyPing } from "../../src/edge/signature.ts";
 import { signPing as agentSign } from "../../agent/src/sign.ts";
 import {
   agentEnv,

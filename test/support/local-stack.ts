@@ -6,7 +6,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { CRON_PERIOD_SECONDS, defaultDarkAfterSeconds } from "../../src/config.ts";
-import { deriveHostSecret } from "../../src/signature.ts";
+import { deriveHostSecret } from "../../src/edge/signature.ts";
 import { type AgentProcess, startNodeAgent, writeSecretFile } from "./agent-process.ts";
 import { type FakeTelegram, type RecordedCall, startFakeTelegram } from "./fake-telegram.ts";
 import { type LocalWorker, randomSecrets, startLocalWorker, startTicker, type Ticker } from "./local-worker.ts";

@@ -68,7 +68,7 @@ export interface WebhookAnswer {
   body: unknown;
 }
 
-/** The header Telegram carries the webhook secret in (src/webhook.ts WEBHOOK_SECRET_HEADER). */
+/** The header Telegram carries the webhook secret in (src/phone/webhook.ts WEBHOOK_SECRET_HEADER). */
 export const WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
 
 export interface LocalWorkerOptions {

@@ -2,7 +2,7 @@
 // local date / reminder time, pinned either side of opens, closes, midnights, DST
 // changes and holidays.
 import { describe, expect, it } from "vitest";
-import { formatLocal, localDay, sessionOpenedAt } from "../../src/calendar.ts";
+import { formatLocal, localDay, sessionOpenedAt } from "../../src/judge/calendar.ts";
 import type { Calendar } from "../../src/config.ts";
 
 const SECOND = 1000;

@@ -14,8 +14,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES, MAX_FILE_TEXT_BYTES, PingBody, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../../src/protocol.ts";
-import { createApp } from "../../src/routes.ts";
-import { deriveHostSecret, signPing } from "../../src/signature.ts";
+import { createApp } from "../../src/edge/routes.ts";
+import { deriveHostSecret, signPing } from "../../src/edge/signature.ts";
 import { makePingBody, T0, type TestEnv, testEnv } from "./helpers.ts";
 import { MonitorHarness } from "./monitor-harness.ts";
 import { reply } from "./telegram-builders.ts";

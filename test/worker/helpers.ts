@@ -3,9 +3,9 @@ import { env } from "cloudflare:workers";
 import { inject } from "vitest";
 import { type Config, parseConfig } from "../../src/config.ts";
 import type { PingBody } from "../../src/protocol.ts";
-import { type PingRecord, recordFromPing } from "../../src/records.ts";
-import { createApp } from "../../src/routes.ts";
-import { deriveHostSecret, signPing } from "../../src/signature.ts";
+import { type PingRecord, recordFromPing } from "../../src/judge/records.ts";
+import { createApp } from "../../src/edge/routes.ts";
+import { deriveHostSecret, signPing } from "../../src/edge/signature.ts";
 
 export const T0 = Date.UTC(2026, 10, 24, 14, 0, 0); // a Tuesday, 09:00 in New York
 

@@ -3,10 +3,10 @@
 // the Telegram message uses, so each assertion is what the phone would show.
 import { describe, expect, it } from "vitest";
 import type { Config, HostConfig } from "../../src/config.ts";
-import { type ConditionKind, type HostJudgement, incidentId, judgeHost, observe, type OperatorView } from "../../src/judge.ts";
-import { eventLine } from "../../src/messages.ts";
+import { type ConditionKind, type HostJudgement, incidentId, judgeHost, observe, type OperatorView } from "../../src/judge/judge.ts";
+import { eventLine } from "../../src/phone/messages.ts";
 import type { PingBody } from "../../src/protocol.ts";
-import type { PingRecord } from "../../src/records.ts";
+import type { PingRecord } from "../../src/judge/records.ts";
 import { circuitFile, filesWith, heartbeatFile, makeRecord, MINUTE, rawFile, T0, type TestConfigInput, testConfig } from "./helpers.ts";
 
 const SECOND = 1000;

@@ -10,7 +10,7 @@ import { MonitorCore, type PingOutcome, type RunReport } from "../../src/monitor
 import type { HostState } from "../../src/monitor/state.ts";
 import { MonitorStorage } from "../../src/monitor/storage.ts";
 import type { PingBody } from "../../src/protocol.ts";
-import { handleUpdate, type TelegramCall, type TelegramUpdate } from "../../src/webhook.ts";
+import { handleUpdate, type TelegramCall, type TelegramUpdate } from "../../src/phone/webhook.ts";
 import { prefixedKv, sentMessages, type TestConfigInput, testConfig, type TestEnv, testEnv } from "./helpers.ts";
 
 export class MonitorHarness {

@@ -6,8 +6,8 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES, type PingBody } from "../../src/protocol.ts";
-import { createApp } from "../../src/routes.ts";
-import { deriveHostSecret, signPing } from "../../src/signature.ts";
+import { createApp } from "../../src/edge/routes.ts";
+import { deriveHostSecret, signPing } from "../../src/edge/signature.ts";
 import { filesWith, makePingBody, signedPingRequest, type TestEnv, testEnv } from "./helpers.ts";
 
 const SECOND = 1000;

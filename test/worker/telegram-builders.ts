@@ -8,8 +8,8 @@ import { MONITOR_NAME } from "../../src/monitor/object.ts";
 import type { HostState } from "../../src/monitor/state.ts";
 import type { PingOutcome } from "../../src/monitor/core.ts";
 import type { PingBody } from "../../src/protocol.ts";
-import { createApp } from "../../src/routes.ts";
-import { handleUpdate, type TelegramCall, TelegramUpdate, WEBHOOK_SECRET_HEADER } from "../../src/webhook.ts";
+import { createApp } from "../../src/edge/routes.ts";
+import { handleUpdate, type TelegramCall, TelegramUpdate, WEBHOOK_SECRET_HEADER } from "../../src/phone/webhook.ts";
 import { makePingBody, type TestEnv } from "./helpers.ts";
 import type { MonitorHarness } from "./monitor-harness.ts";
 

@@ -5,8 +5,8 @@
 // test sets. Assertions are the replies, the pages the stand-in received and the state
 // the monitor stored.
 import { describe, expect, it } from "vitest";
-import { MAX_MESSAGE_CHARS } from "../../src/messages.ts";
-import { createApp } from "../../src/routes.ts";
+import { MAX_MESSAGE_CHARS } from "../../src/phone/messages.ts";
+import { createApp } from "../../src/edge/routes.ts";
 import { failTelegramNext, filesWith, MINUTE, T0, type TestConfigInput, type TestEnv, testEnv } from "./helpers.ts";
 import { MonitorHarness } from "./monitor-harness.ts";
 import {

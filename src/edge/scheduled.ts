@@ -3,13 +3,13 @@
 // operator's dead-man URL, but only while pages can be delivered. When the monitor
 // cannot be reached (a daily quota ran out) the operator hears so once, from here, and
 // never as "every host is dark".
-import { type Config, ConfigError } from "./config.ts";
-import { errorMessage } from "./format.ts";
-import { loadConfig } from "./load-config.ts";
-import { renderDegraded } from "./messages.ts";
-import { DEGRADED_KEY } from "./monitor/storage.ts";
-import { monitorStub, unreachableReason } from "./monitor/stub.ts";
-import { type Fetch, TelegramClient } from "./telegram.ts";
+import { type Config, ConfigError } from "../config.ts";
+import { errorMessage } from "../format.ts";
+import { loadConfig } from "../load-config.ts";
+import { renderDegraded } from "../phone/messages.ts";
+import { DEGRADED_KEY } from "../monitor/storage.ts";
+import { monitorStub, unreachableReason } from "../monitor/stub.ts";
+import { type Fetch, TelegramClient } from "../phone/telegram.ts";
 
 export interface CronDeps {
   now: () => number;

@@ -2,7 +2,7 @@
 // the agent, parses and validates contents, so a curl script can be an agent too. Every
 // way a file can be bad is its own state; none of them ever becomes "ok" or silence.
 import { z } from "zod";
-import { CircuitContent, type FileReport, HeartbeatContent } from "./protocol.ts";
+import { CircuitContent, type FileReport, HeartbeatContent } from "../protocol.ts";
 
 /** States beyond the agent's: the text arrived but is not JSON, or not the right JSON. */
 export const MIRROR_PROBLEMS = ["missing", "empty", "unreadable", "too_large", "corrupt", "wrong_shape"] as const;

@@ -3,11 +3,11 @@
 // that was not applied in time). Pure, like the judge: the monitor arms its one alarm
 // at the earliest of these across hosts, so nothing wakes it only to find nothing due.
 import { nextLocalTime, nextSessionBoundary } from "./calendar.ts";
-import type { Config, HostConfig } from "./config.ts";
+import type { Config, HostConfig } from "../config.ts";
 import { commandDeadlineMs } from "./follow-ups.ts";
 import { type HostJudgement, incidentId, PING_GRACE_SECONDS, silentSince } from "./judge.ts";
 import { heartbeatAgeAtPingSeconds, type PingRecord } from "./records.ts";
-import type { FollowUps, OperatorState, StoredCommand } from "./monitor/state.ts";
+import type { FollowUps, OperatorState, StoredCommand } from "../monitor/state.ts";
 
 export interface HostDueInput {
   host: HostConfig;

@@ -1,7 +1,7 @@
 // Builds what the phone shows: pure functions from alert events to Telegram HTML.
 // Every host-supplied string is escaped here, and no message exceeds Telegram's limit.
-import { formatSeconds } from "./format.ts";
-import type { AlertEvent, AlertEventType, ConditionKind } from "./judge.ts";
+import { formatSeconds } from "../format.ts";
+import type { AlertEvent, AlertEventType, ConditionKind } from "../judge/judge.ts";
 
 /** Telegram's limit is 4096 characters of text; keep a margin for entities. */
 export const MAX_MESSAGE_CHARS = 4000;

@@ -2,7 +2,7 @@
 // mirrored files already parsed. Only the ping route writes it; the cron only reads it.
 import { z } from "zod";
 import { MirroredCircuit, MirroredHeartbeat, mirrorCircuit, mirrorHeartbeat } from "./mirror.ts";
-import type { PingBody } from "./protocol.ts";
+import type { PingBody } from "../protocol.ts";
 
 export const PingRecord = z.object({
   hostId: z.string(),

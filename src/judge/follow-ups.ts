@@ -2,11 +2,11 @@
 // and what became of a remote pause (applied, refused, or never picked up). Pure, like
 // the judge: the stored command, the host's record and what was already said, in;
 // lines to send and the new "already said" out.
-import type { Config, HostConfig } from "./config.ts";
-import { utcClock } from "./format.ts";
-import { escapeHtml } from "./messages.ts";
+import type { Config, HostConfig } from "../config.ts";
+import { utcClock } from "../format.ts";
+import { escapeHtml } from "../phone/messages.ts";
 import type { PingRecord } from "./records.ts";
-import type { FollowUps, OperatorState, StoredCommand } from "./monitor/state.ts";
+import type { FollowUps, OperatorState, StoredCommand } from "../monitor/state.ts";
 
 export interface FollowUpInput {
   host: HostConfig;

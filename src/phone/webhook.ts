@@ -4,15 +4,15 @@
 // monitor (the single writer, so two acks a second apart both count), and the replies
 // come back as Telegram calls for the edge to make.
 import { z } from "zod";
-import { type Config, type HostConfig, findHost } from "./config.ts";
-import { commandDeadlineMs } from "./follow-ups.ts";
-import { CONDITIONS, incidentId } from "./judge.ts";
-import { formatSeconds, utcClock } from "./format.ts";
+import { type Config, type HostConfig, findHost } from "../config.ts";
+import { commandDeadlineMs } from "../judge/follow-ups.ts";
+import { CONDITIONS, incidentId } from "../judge/judge.ts";
+import { formatSeconds, utcClock } from "../format.ts";
 import { escapeHtml, splitLines } from "./messages.ts";
-import type { MonitorCore } from "./monitor/core.ts";
-import type { HistoryEvent, HostState, MonitorMeta, OutboxMessage, StoredCommand } from "./monitor/state.ts";
-import { pauseUnavailable } from "./plan.ts";
-import { clockSkewSeconds, heartbeatAgeSeconds } from "./records.ts";
+import type { MonitorCore } from "../monitor/core.ts";
+import type { HistoryEvent, HostState, MonitorMeta, OutboxMessage, StoredCommand } from "../monitor/state.ts";
+import { pauseUnavailable } from "../judge/plan.ts";
+import { clockSkewSeconds, heartbeatAgeSeconds } from "../judge/records.ts";
 
 export const WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
 

@@ -3,7 +3,7 @@
 // not a holiday, from open to close in the calendar's zone (close before open means the
 // session runs past midnight into the next day).
 import { DateTime } from "luxon";
-import type { Calendar, Weekday } from "./config.ts";
+import type { Calendar, Weekday } from "../config.ts";
 
 const WEEKDAY_BY_LUXON: Record<number, Weekday> = { 1: "mon", 2: "tue", 3: "wed", 4: "thu", 5: "fri", 6: "sat", 7: "sun" };
 

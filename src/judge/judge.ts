@@ -5,8 +5,8 @@
 // it computed (see schedule.ts) comes due (only time passed).
 import { z } from "zod";
 import { localDay, sessionOpenedAt } from "./calendar.ts";
-import { formatSeconds } from "./format.ts";
-import type { Config, HostConfig } from "./config.ts";
+import { formatSeconds } from "../format.ts";
+import type { Config, HostConfig } from "../config.ts";
 import { clockSkewSeconds, heartbeatAgeAtPingSeconds, heartbeatAgeSeconds, isSkewed, type PingRecord, skewClearSeconds } from "./records.ts";
 
 export const CONDITIONS = [

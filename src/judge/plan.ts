@@ -2,12 +2,12 @@
 // `now`, the next states, the alert events and the messages to queue. No clock, storage
 // or fetch in here; the monitor object (monitor/core.ts) does the I/O around it.
 import { localDay } from "./calendar.ts";
-import type { Config, HostConfig } from "./config.ts";
+import type { Config, HostConfig } from "../config.ts";
 import { reviewFollowUps } from "./follow-ups.ts";
-import { formatSeconds } from "./format.ts";
+import { formatSeconds } from "../format.ts";
 import { type AlertEvent, judgeHost, type OperatorView } from "./judge.ts";
-import { escapeHtml, renderTick, splitLines } from "./messages.ts";
-import type { HostState, InlineButton, MonitorMeta, OperatorState } from "./monitor/state.ts";
+import { escapeHtml, renderTick, splitLines } from "../phone/messages.ts";
+import type { HostState, InlineButton, MonitorMeta, OperatorState } from "../monitor/state.ts";
 
 const DAY_MS = 86_400_000;
 
