@@ -166,23 +166,11 @@ export class MonitorCore {
     // its files say what they say, but it does not displace the service's identity.
     const oneShot = agent.mode === "once" || agent.mode === "check";
     const service = oneShot && previous.record !== null ? { ...record, agent: previous.record.agent, seq: previous.record.seq } : record;
-    const agents = rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt, mode: agent.mode ?? "service" }, now, this.config.timing.replayWindowSeconds * 1000);
-    const boots = rememberBoot(previous.boots, agent.bootId);
-
-    const plan = planHost(this.config, host, { ...previous, record: service, agents, boots }, "ping", this.meta.listeningSince, now);
-    const messages = [...(resumed === null ? [] : [{ text: resumed }]), ...planMessages(this.config, plan.events, plan.notes, new Map([[host.id, plan.state]]))];
-    this.deps.transaction(() => {
-      this.storage.putHost(plan.state);
-      this.enqueue(messages, now);
-      this.recordEvents(plan.events, now);
-    });
-    this.hosts.set(host.id, plan.state);
-    this.refreshDue(host, now);
-
+    const heard = this.heardFrom(previous, input, now);
     // Some host pings about every interval / n: the alarm need only move before then.
     const pinging = [...this.hosts.values()].filter((state) => state.record !== null && now - state.record.receivedAt < 2 * host.intervalSeconds * 1000).length;
-    await this.arm(now, messages.length > 0 ? now : null, (host.intervalSeconds * 1000) / Math.max(1, pinging));
-    return { status: 200, serverTime: now, commands: pendingCommands(plan.state, host) };
+    const state = await this.judgePing(host, { ...heard, record: service }, resumed, now, (host.intervalSeconds * 1000) / Math.max(1, pinging));
+    return { status: 200, serverTime: now, commands: pendingCommands(state, host) };
   }
 
   /**
@@ -212,13 +200,29 @@ export class MonitorCore {
     if (refusedAt !== null && now - refusedAt < (host.intervalSeconds * 1000) / 2) {
       return { status: 429, error: `pinging too fast: ${host.id} pings every ${host.intervalSeconds} s`, retryAfterSeconds: Math.ceil(host.intervalSeconds / 2) };
     }
-    const state: HostState = {
+    const heard = this.heardFrom(previous, input, now);
+    await this.judgePing(host, { ...heard, clockRefusal: { at: now, skewSeconds: (input.sentAt - now) / 1000 } }, resumed, now, host.intervalSeconds * 1000);
+    return { status: 401, replay: null };
+  }
+
+  /** The host's state with this agent process and boot remembered, for the replay rule. */
+  private heardFrom(previous: HostState, input: PingInput, now: number): HostState {
+    const agent = input.body.agent;
+    const seen: AgentSeen = { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt, mode: agent.mode ?? "service" };
+    return {
       ...previous,
-      clockRefusal: { at: now, skewSeconds: (input.sentAt - now) / 1000 },
-      agents: rememberAgent(previous.agents, { bootId: agent.bootId, startedAt: agent.startedAt, seq: input.body.seq, lastAt: now, sentAt: input.sentAt, mode: agent.mode ?? "service" }, now, this.config.timing.replayWindowSeconds * 1000),
+      agents: rememberAgent(previous.agents, seen, now, this.config.timing.replayWindowSeconds * 1000),
       boots: rememberBoot(previous.boots, agent.bootId),
     };
-    const plan = planHost(this.config, host, state, "ping", this.meta.listeningSince, now);
+  }
+
+  /**
+   * Judges one host on what it just sent, and records the judgement, its messages and
+   * its history in one transaction before anything is sent; then moves the alarm if it
+   * must (to now when there is something to send).
+   */
+  private async judgePing(host: HostConfig, next: HostState, resumed: string | null, now: number, nextPingWithinMs: number): Promise<HostState> {
+    const plan = planHost(this.config, host, next, "ping", this.meta.listeningSince, now);
     const messages = [...(resumed === null ? [] : [{ text: resumed }]), ...planMessages(this.config, plan.events, plan.notes, new Map([[host.id, plan.state]]))];
     this.deps.transaction(() => {
       this.storage.putHost(plan.state);
@@ -227,8 +231,8 @@ export class MonitorCore {
     });
     this.hosts.set(host.id, plan.state);
     this.refreshDue(host, now);
-    await this.arm(now, messages.length > 0 ? now : null, host.intervalSeconds * 1000);
-    return { status: 401, replay: null };
+    await this.arm(now, messages.length > 0 ? now : null, nextPingWithinMs);
+    return plan.state;
   }
 
   // ---- alarm and cron ----

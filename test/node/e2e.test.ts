@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, test } from "vitest";
-import { ensureAgentBundle, runShellAgentOnce, shellAgentMissingTools } from "../support/agent-process.ts";
+import { agentEnv, ensureAgentBundle, runShellAgentOnce, shellAgentMissingTools } from "../support/agent-process.ts";
 import {
   cronPeriodFor,
   DEMO_AGENT_INTERVAL_SECONDS,
@@ -272,15 +272,13 @@ describe("cron ticker off: every page comes from a ping or the monitor's alarm",
       const target = host(HOSTS.oneShots);
       const service = target.agent;
       if (service === null) throw new Error("the one-shots host has no service agent");
-      const env = {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: process.env.HOME ?? "/tmp",
-        WITNESS_URL: target.agentUrl,
-        WITNESS_HOST: target.id,
-        WITNESS_SECRET_FILE: target.secretFile,
-        WITNESS_HEARTBEAT: target.heartbeatPath,
-        WITNESS_CIRCUIT: target.circuitPath,
-      };
+      const env = agentEnv({
+        url: target.agentUrl,
+        hostId: target.id,
+        secretFile: target.secretFile,
+        heartbeatPath: target.heartbeatPath,
+        circuitPath: target.circuitPath,
+      });
       const bundle = join(dir, "witness-agent.mjs");
       const oneShot = (flag: string) =>
         new Promise<{ code: number | null; output: string }>((resolve) => {

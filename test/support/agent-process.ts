@@ -74,7 +74,8 @@ export interface AgentProcess {
   readonly exited: Promise<number | null>;
 }
 
-function agentEnv(settings: AgentSettings): NodeJS.ProcessEnv {
+/** The environment an agent reads its settings from, and nothing of ours. */
+export function agentEnv(settings: AgentSettings): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: process.env.HOME ?? "/tmp",
