@@ -90,36 +90,10 @@ export interface PingCost {
 /** A monitor with hosts pinging in turn, evenly spread, straight into MonitorCore.acceptPing. */
 export async function measurePings(hostCount: number, intervalSeconds: number, rounds: number): Promise<PingCost> {
   let now = DAY_START + 14 * HOUR_MS;
-  const sql = new NodeSql();
-  const kv = new CountingKv();
-  let alarmSets = 0;
-  let alarmAt: number | null = null;
-  const core = new MonitorCore({
-    storage: new MonitorStorage(sql),
-    kv,
-    fetch: telegramOk,
-    now: () => now,
-    alarm: {
-      get: () => Promise.resolve(alarmAt),
-      set: (at) => {
-        alarmSets++;
-        alarmAt = at;
-        return Promise.resolve();
-      },
-    },
-    transaction: (body) => sql.transaction(body),
-    config: benchConfig(hostCount, intervalSeconds),
-    telegramToken: "123:bench",
-  });
+  const { core, sql, kv, alarmSets } = benchCore(hostCount, intervalSeconds, () => now);
   await core.start();
   const gapMs = (intervalSeconds * 1000) / hostCount;
-  const seq = new Array<number>(hostCount).fill(0);
-  const ping = async (index: number) => {
-    seq[index] = (seq[index] ?? 0) + 1;
-    const hostId = `host-${index}`;
-    const outcome = await core.acceptPing({ hostId, body: healthyBody(hostId, seq[index] ?? 0, now), sentAt: now });
-    if (outcome.status !== 200) throw new Error(`bench ping refused: ${JSON.stringify(outcome)}`);
-  };
+  const ping = pinger(core, hostCount, () => now);
   // Warm-up: two rounds, and the first runs that greet and publish.
   for (let round = 0; round < 2; round++) {
     for (let index = 0; index < hostCount; index++) {
@@ -130,7 +104,7 @@ export async function measurePings(hostCount: number, intervalSeconds: number, r
   await core.run("alarm");
   const rowsBefore = sql.rowsWritten;
   const readsBefore = sql.rowsRead;
-  const alarmsBefore = alarmSets;
+  const alarmsBefore = alarmSets();
   const kvBefore = kv.reads + kv.writes;
   const cpu: number[] = [];
   let pings = 0;
@@ -143,7 +117,7 @@ export async function measurePings(hostCount: number, intervalSeconds: number, r
       pings++;
     }
   }
-  const alarmRows = alarmSets - alarmsBefore;
+  const alarmRows = alarmSets() - alarmsBefore;
   return {
     hosts: hostCount,
     intervalSeconds,
@@ -172,20 +146,45 @@ export interface AlarmRunCosts {
   cron: RunCost;
 }
 
-function benchCore(hostCount: number, clock: () => number): { core: MonitorCore; alarm: () => number | null } {
+function benchCore(
+  hostCount: number,
+  intervalSeconds: number,
+  clock: () => number,
+): { core: MonitorCore; sql: NodeSql; kv: CountingKv; alarm: () => number | null; alarmSets: () => number } {
   const sql = new NodeSql();
+  const kv = new CountingKv();
   let alarmAt: number | null = null;
+  let sets = 0;
   const core = new MonitorCore({
     storage: new MonitorStorage(sql),
-    kv: new CountingKv(),
+    kv,
     fetch: telegramOk,
     now: clock,
-    alarm: { get: () => Promise.resolve(alarmAt), set: (at) => Promise.resolve(void (alarmAt = at)) },
+    alarm: {
+      get: () => Promise.resolve(alarmAt),
+      set: (at) => {
+        sets++;
+        alarmAt = at;
+        return Promise.resolve();
+      },
+    },
     transaction: (body) => sql.transaction(body),
-    config: benchConfig(hostCount, 30),
+    config: benchConfig(hostCount, intervalSeconds),
     telegramToken: "123:bench",
   });
-  return { core, alarm: () => alarmAt };
+  return { core, sql, kv, alarm: () => alarmAt, alarmSets: () => sets };
+}
+
+/** A healthy ping from host `index`, each host with its own growing sequence. */
+function pinger(core: MonitorCore, hostCount: number, clock: () => number): (index: number) => Promise<void> {
+  const seq = new Array<number>(hostCount).fill(0);
+  return async (index) => {
+    seq[index] = (seq[index] ?? 0) + 1;
+    const hostId = `host-${index}`;
+    const now = clock();
+    const outcome = await core.acceptPing({ hostId, body: healthyBody(hostId, seq[index] ?? 0, now), sentAt: now });
+    if (outcome.status !== 200) throw new Error(`bench ping refused: ${JSON.stringify(outcome)}`);
+  };
 }
 
 /**
@@ -196,17 +195,11 @@ function benchCore(hostCount: number, clock: () => number): { core: MonitorCore;
  */
 export async function measureRuns(hostCount: number, runs: number): Promise<AlarmRunCosts> {
   let now = DAY_START + 14 * HOUR_MS;
-  const { core, alarm } = benchCore(hostCount, () => now);
+  const { core, alarm } = benchCore(hostCount, 30, () => now);
   await core.start();
   const gapMs = 30_000 / hostCount;
-  const seq = new Array<number>(hostCount).fill(0);
   let silent: number | null = null;
-  const ping = async (index: number) => {
-    seq[index] = (seq[index] ?? 0) + 1;
-    const hostId = `host-${index}`;
-    const outcome = await core.acceptPing({ hostId, body: healthyBody(hostId, seq[index] ?? 0, now), sentAt: now });
-    if (outcome.status !== 200) throw new Error(`bench ping refused: ${JSON.stringify(outcome)}`);
-  };
+  const ping = pinger(core, hostCount, () => now);
   // Warm-up: two rounds of pings and the runs that greet and publish.
   for (let round = 0; round < 2; round++) {
     for (let index = 0; index < hostCount; index++) {
