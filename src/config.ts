@@ -57,6 +57,25 @@ const Calendar = z
   .strict();
 export type Calendar = z.infer<typeof Calendar>;
 
+/**
+ * A weekly maintenance window: DARK and STALE do not page inside it. `days` are the days
+ * it starts on; `to` before `from` ends it the next day (equal is refused). The zone defaults to the
+ * host calendar's, else alerts.timezone (resolved in judge/maintenance.ts).
+ */
+const MaintenanceWindow = z
+  .object({
+    days: z.array(z.enum(WEEKDAYS, { error: 'use day names "mon", "tue", "wed", "thu", "fri", "sat" or "sun"' })).min(1, 'name at least one day, e.g. days = ["sat"]'),
+    from: clockTime,
+    to: clockTime,
+    timezone: timeZone.optional(),
+  })
+  .strict()
+  .refine((window) => window.from !== window.to, {
+    path: ["to"],
+    message: "equals from, so the window would be empty; set to later than from, or earlier to end the next day",
+  });
+export type MaintenanceWindow = z.infer<typeof MaintenanceWindow>;
+
 /** Every per-host setting except the id; also the shape of the top-level `defaults`. */
 const HostSettings = z
   .object({
@@ -76,6 +95,8 @@ const HostSettings = z
     reminderAt: clockTime.default("09:00"),
     /** Whether the phone may queue a pause for this host (the agent must allow it too). */
     allowRemotePause: z.boolean().default(false),
+    /** Weekly windows in which DARK and STALE are recorded but not paged. */
+    maintenance: z.array(MaintenanceWindow).default([]),
   })
   .strict();
 
@@ -156,6 +177,7 @@ export interface HostConfig {
   skewSeconds: number;
   reminderAt: string;
   allowRemotePause: boolean;
+  maintenance: MaintenanceWindow[];
 }
 
 export interface Config {
@@ -273,6 +295,7 @@ export function parseConfig(raw: unknown): Config {
       skewSeconds: host.skewSeconds,
       reminderAt: host.reminderAt,
       allowRemotePause: host.allowRemotePause,
+      maintenance: host.maintenance,
     };
   });
 

@@ -11,6 +11,11 @@ export const OperatorState = z.object({
   mutedBy: z.string().optional(),
   /** The open conditions when the mute began, so its end can say what changed meanwhile. */
   mutedConditions: z.array(z.string()).optional(),
+  /**
+   * Maintenance windows set from the phone (/maintenance, the page's button), Worker ms;
+   * kept 8 days after they end, so the status page can show the last week.
+   */
+  maintenance: z.array(z.object({ from: z.number(), until: z.number(), by: z.string() })).default([]),
 });
 export type OperatorState = z.infer<typeof OperatorState>;
 

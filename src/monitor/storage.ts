@@ -89,7 +89,7 @@ export function emptyHostState(hostId: string, now: number): HostState {
     hostId,
     record: null,
     judgement: { firstJudgedAt: now, conditions: {} },
-    operator: { acked: [], mutedUntil: null },
+    operator: { acked: [], mutedUntil: null, maintenance: [] },
     followUps: { muteEndAnnounced: null, commandReported: null, commandTimedOut: null },
     command: null,
     agents: [],
