@@ -5,8 +5,9 @@
 // it computed (see schedule.ts) comes due (only time passed).
 import { z } from "zod";
 import { localDay, sessionOpenedAt } from "./calendar.ts";
-import { formatSeconds } from "../format.ts";
+import { formatSeconds, utcClock } from "../format.ts";
 import type { Config, HostConfig } from "../config.ts";
+import type { ActiveMaintenance } from "./maintenance.ts";
 import { clockSkewSeconds, heartbeatAgeAtPingSeconds, heartbeatAgeSeconds, isSkewed, type PingRecord, skewClearSeconds } from "./records.ts";
 
 export const CONDITIONS = [
@@ -35,6 +36,10 @@ export const ConditionState = z.object({
   lastSentAt: z.number().nullable(),
   /** Local date of the last daily reminder (tripped circuits remind daily, not on repeat). */
   reminderDate: z.string().nullable(),
+  /** When a maintenance window held this condition's page (dark and stale only). */
+  heldAt: z.number().optional(),
+  /** While a maintenance window holds it: the window's end as last judged. Its end pages (or repeats) the condition. */
+  heldUntil: z.number().optional(),
   /** For dark: who the host was before the gap, to explain the recovery. */
   before: z.object({ bootId: z.string(), startedAt: z.number(), lastSeenAt: z.number() }).optional(),
 });
@@ -54,7 +59,24 @@ export interface OperatorView {
   mutedUntil: number | null;
 }
 
-export type AlertEventType = "alert" | "repeat" | "reminder" | "recovery";
+/**
+ * "held": a condition opened in a maintenance window; "cleared": a held one went away
+ * inside it. Both are recorded in the history and never sent.
+ */
+export type AlertEventType = "alert" | "repeat" | "reminder" | "recovery" | "held" | "cleared";
+
+/** Whether the event goes to the phone (held and cleared are history only). */
+export function isSent(event: Pick<AlertEvent, "type">): boolean {
+  return event.type !== "held" && event.type !== "cleared";
+}
+
+/** Whether the event is a problem paged now: counted as a page, and given buttons. */
+export function isProblem(event: Pick<AlertEvent, "type">): boolean {
+  return event.type === "alert" || event.type === "repeat" || event.type === "reminder";
+}
+
+/** Conditions a maintenance window holds: the host is expected to be down or idle. */
+export const HELD_IN_MAINTENANCE: ReadonlySet<ConditionKind> = new Set(["dark", "stale"]);
 
 export interface AlertEvent {
   hostId: string;
@@ -85,6 +107,8 @@ export interface JudgeInput {
   listeningSince: number;
   /** The last correctly signed ping refused for its clock, if newer than `record`. */
   clockRefusal?: { at: number; skewSeconds: number } | null;
+  /** The maintenance window the host is in at `now` (see maintenance.ts), if any. */
+  maintenance?: ActiveMaintenance | null;
   now: number;
 }
 
@@ -311,11 +335,13 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
       if (before) {
         changed = true;
         // An unconfirmed condition that went away was never an incident: drop it quietly.
-        if (before.pagedAt !== null && !muted) {
+        // One held by a maintenance window was: its end is recorded, not sent.
+        const type = before.pagedAt !== null ? (muted ? null : "recovery") : before.heldAt !== undefined ? "cleared" : null;
+        if (type !== null) {
           events.push({
             hostId: host.id,
             kind,
-            type: "recovery",
+            type,
             detail: recoveryDetail(kind, before, record, host, now),
             incidentId: incidentId(host.id, kind, before.openedAt),
             openedAt: before.openedAt,
@@ -346,7 +372,44 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
         };
     if (!before || state.seen !== before.seen) changed = true;
     const id = incidentId(host.id, kind, state.openedAt);
-    const event = (type: AlertEventType): AlertEvent => ({ hostId: host.id, kind, type, detail, incidentId: id, openedAt: state.openedAt });
+    const event = (type: AlertEventType, suffix = ""): AlertEvent => ({ hostId: host.id, kind, type, detail: detail + suffix, incidentId: id, openedAt: state.openedAt });
+
+    const window = HELD_IN_MAINTENANCE.has(kind) ? (input.maintenance ?? null) : null;
+    if (window !== null) {
+      // In maintenance: recorded (held) but not paged; an incident paged before the
+      // window does not repeat in it. Its end is remembered, for the page it owes then.
+      if (state.heldUntil !== window.until) {
+        changed = true;
+        state.heldUntil = window.until;
+      }
+      if (state.pagedAt === null && state.heldAt === undefined) {
+        changed = true;
+        state.heldAt = now;
+        events.push(event("held", ` (maintenance until ${utcClock(window.until)})`));
+      }
+      conditions[kind] = state;
+      continue;
+    }
+    if (state.heldUntil !== undefined) {
+      // The window ended (or was ended early from the phone) with the condition still
+      // there: page at once, saying so. An incident paged before the window is said again
+      // unless acknowledged, whatever the repeat interval: the window was the operator's
+      // own "tell me if it is still down by then".
+      const { heldUntil, ...rest } = state;
+      const ended: ConditionState = rest;
+      const suffix = ` (maintenance window ended ${utcClock(Math.min(heldUntil, now))})`;
+      changed = true;
+      if (ended.pagedAt === null) {
+        ended.pagedAt = now;
+        ended.lastSentAt = now;
+        if (!muted) events.push(event("alert", suffix));
+      } else if (!muted && !operator.acked.includes(id)) {
+        ended.lastSentAt = now;
+        events.push(event("repeat", suffix));
+      }
+      conditions[kind] = ended;
+      continue;
+    }
 
     if (state.pagedAt === null) {
       if (refusedNow || state.seen >= confirmationsNeeded(kind, input.config.timing)) {

@@ -5,7 +5,8 @@ import { localDay } from "./calendar.ts";
 import type { Config, HostConfig } from "../config.ts";
 import { reviewFollowUps } from "./follow-ups.ts";
 import { formatSeconds } from "../format.ts";
-import { type AlertEvent, judgeHost, type OperatorView } from "./judge.ts";
+import { type AlertEvent, isProblem, judgeHost, type OperatorView } from "./judge.ts";
+import { activeMaintenance } from "./maintenance.ts";
 import { escapeHtml, renderTick, splitLines } from "../phone/messages.ts";
 import type { HostState, InlineButton, MonitorMeta, OperatorState } from "../monitor/state.ts";
 
@@ -46,6 +47,7 @@ export function planHost(
     observed,
     listeningSince,
     clockRefusal: previous.clockRefusal,
+    maintenance: activeMaintenance(host, config, previous.operator, now),
     now,
   });
   const review = reviewFollowUps({
@@ -83,7 +85,8 @@ export function planMessages(
  * host with a new or repeated problem. Callback data: "<action>|<hostId>", at most 64 bytes.
  */
 export function pageButtons(events: readonly AlertEvent[], config: Config, hosts: ReadonlyMap<string, HostState>): InlineButton[][] {
-  const hostIds = [...new Set(events.filter((event) => event.type !== "recovery").map((event) => event.hostId))];
+  const problems = events.filter(isProblem);
+  const hostIds = [...new Set(problems.map((event) => event.hostId))];
   return hostIds.map((hostId) => {
     const host = config.hosts.find((candidate) => candidate.id === hostId);
     const row: InlineButton[] = [

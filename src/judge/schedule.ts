@@ -1,11 +1,12 @@
 // When something is next due for a host: the moment its judgement could change with no
-// new ping (dark, stale, a session edge, a repeat, a reminder, a mute's end, a pause
-// that was not applied in time). Pure, like the judge: the monitor arms its one alarm
+// new ping (dark, stale, a session edge, a repeat, a reminder, a mute's end, the end of
+// a maintenance window holding a page, a pause that was not applied in time). Pure, like the judge: the monitor arms its one alarm
 // at the earliest of these across hosts, so nothing wakes it only to find nothing due.
 import { nextLocalTime, nextSessionBoundary } from "./calendar.ts";
 import type { Config, HostConfig } from "../config.ts";
 import { commandDeadlineMs } from "./follow-ups.ts";
 import { type HostJudgement, incidentId, PING_GRACE_SECONDS, silentSince } from "./judge.ts";
+import { activeMaintenance } from "./maintenance.ts";
 import { heartbeatAgeAtPingSeconds, type PingRecord } from "./records.ts";
 import type { FollowUps, OperatorState, StoredCommand } from "../monitor/state.ts";
 
@@ -55,7 +56,15 @@ export function hostDueAt(input: HostDueInput): number | null {
   // Repeats of unacknowledged pages, and the daily reminder of a paused circuit.
   const repeatMs = input.config.alerts.repeatMinutes * 60_000;
   const acked = new Set(operator.acked.map((ack) => ack.incidentId));
+  // A condition a maintenance window holds pages (or is said again) the moment the
+  // window ends, and does not repeat before: its end, as of now, is the due time. A
+  // window ended early (/maintenance off) is due at once, which the monitor arms itself.
+  const window = activeMaintenance(host, input.config, operator, now);
   for (const [kind, condition] of Object.entries(conditions)) {
+    if (condition?.heldUntil !== undefined) {
+      candidates.push(window?.until ?? condition.heldUntil);
+      continue;
+    }
     if (condition === undefined || condition.pagedAt === null) continue;
     if (kind === "tripped") {
       candidates.push(nextLocalTime(input.config.alerts.timezone, now, host.reminderAt));

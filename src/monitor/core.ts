@@ -10,10 +10,11 @@ import { localDay, nextLocalTime } from "../judge/calendar.ts";
 import type { Config, HostConfig } from "../config.ts";
 import { findHost } from "../config.ts";
 import { errorMessage, formatSeconds } from "../format.ts";
-import type { AlertEvent } from "../judge/judge.ts";
+import { type AlertEvent, isProblem } from "../judge/judge.ts";
 import { escapeHtml, renderConfigError } from "../phone/messages.ts";
 import { planHost, planMessages, planNotices, type PlannedMessage } from "../judge/plan.ts";
 import type { PauseCommand, PingBody } from "../protocol.ts";
+import { activeMaintenance } from "../judge/maintenance.ts";
 import { recordFromPing } from "../judge/records.ts";
 import { hostDueAt } from "../judge/schedule.ts";
 import { type CallResult, type Fetch, isChatProblem, plainText, TelegramClient } from "../phone/telegram.ts";
@@ -280,7 +281,7 @@ export class MonitorCore {
       ...planMessages(this.config, events, notes, this.hosts),
     ];
     const pagesSentAt = this.meta.pagesSentAt.filter((at) => now - at < DAY_MS);
-    if (events.some((event) => event.type !== "recovery")) pagesSentAt.push(now);
+    if (events.some(isProblem)) pagesSentAt.push(now);
     // Pruned once a UTC day, whatever the digest does.
     const today = new Date(now).toISOString().slice(0, 10);
     const prune = this.meta.prunedDate !== today;
@@ -624,9 +625,14 @@ export class MonitorCore {
     this.hosts.set(state.hostId, state);
     const host = findHost(this.config, state.hostId);
     if (host !== undefined) this.refreshDue(host, now);
-    // A mute ended by hand (/unmute) is announced, and its held pages sent, now.
+    // A mute ended by hand (/unmute) is announced, and its held pages sent, now; so is a
+    // maintenance window ended by hand while it holds a page. Due now, so the alarm armed
+    // for now judges this host (a due time must lie ahead, so refreshDue cannot say it).
     const muteEnded = state.operator.mutedUntil !== null && state.operator.mutedUntil <= now && state.followUps.muteEndAnnounced !== state.operator.mutedUntil;
-    await this.arm(now, messages.length > 0 || muteEnded ? now : null, 0);
+    const holding = Object.values(state.judgement.conditions).some((condition) => condition.heldUntil !== undefined);
+    const maintenanceEnded = host !== undefined && holding && activeMaintenance(host, this.config, state.operator, now) === null;
+    if (host !== undefined && (muteEnded || maintenanceEnded)) this.dueAt.set(host.id, now);
+    await this.arm(now, messages.length > 0 || muteEnded || maintenanceEnded ? now : null, 0);
   }
 
   /** Marks a Telegram update handled; false when it already was. */

@@ -1,7 +1,7 @@
 // Builds what the phone shows: pure functions from alert events to Telegram HTML.
 // Every host-supplied string is escaped here, and no message exceeds Telegram's limit.
 import { formatSeconds } from "../format.ts";
-import type { AlertEvent, AlertEventType, ConditionKind } from "../judge/judge.ts";
+import { type AlertEvent, type AlertEventType, type ConditionKind, isProblem, isSent } from "../judge/judge.ts";
 
 /** Telegram's limit is 4096 characters of text; keep a margin for entities. */
 export const MAX_MESSAGE_CHARS = 4000;
@@ -16,7 +16,7 @@ const LABEL: Record<ConditionKind, string> = {
   skewed: "CLOCK SKEW",
 };
 
-const ICON: Record<AlertEventType, string> = { alert: "🔴", repeat: "🔁", reminder: "⏸️", recovery: "✅" };
+const ICON: Record<AlertEventType, string> = { alert: "🔴", repeat: "🔁", reminder: "⏸️", recovery: "✅", held: "🛠", cleared: "🛠" };
 
 export function escapeHtml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -40,16 +40,24 @@ export function eventLine(event: AlertEvent): string {
       return `${ICON.reminder} ${host} still ${label}: ${detail}`;
     case "recovery":
       return `${ICON.recovery} ${host} ${label} over after ${duration(event.durationMs ?? 0)}: ${detail}`;
+    // Never sent (renderTick drops them); worded for the history and for tests.
+    case "held":
+      return `${ICON.held} ${host} ${label} held, not paged: ${detail}`;
+    case "cleared":
+      return `${ICON.cleared} ${host} ${label} over in maintenance after ${duration(event.durationMs ?? 0)}: ${detail}`;
   }
 }
 
 /**
  * One tick's changes as one message (more only if they would not fit in one): alert
- * events first, then notes (follow-ups on the operator's own actions).
+ * events first, then notes (follow-ups on the operator's own actions). Events held by a
+ * maintenance window are left out.
  */
-export function renderTick(events: readonly AlertEvent[], notes: readonly string[] = []): string[] {
+export function renderTick(allEvents: readonly AlertEvent[], notes: readonly string[] = []): string[] {
+  // What a maintenance window held is history, not a message.
+  const events = allEvents.filter(isSent);
   if (events.length === 0 && notes.length === 0) return [];
-  const alerts = events.filter((event) => event.type !== "recovery").length;
+  const alerts = events.filter(isProblem).length;
   const heading =
     alerts > 0
       ? `<b>witness</b>: ${alerts} ${alerts === 1 ? "problem" : "problems"}`

@@ -1,12 +1,18 @@
 // Maintenance windows: when a host is in one (pinned 1 ms either side of every edge,
 // across midnight, DST days in New York and London, merged windows, phone and config
-// together), and how the configuration refuses a bad one.
+// together), what the judge does with DARK and STALE inside one and at its end, and
+// when the monitor must wake for it.
 import { describe, expect, it } from "vitest";
 import { type Config, ConfigError, type HostConfig, parseConfig } from "../../src/config.ts";
+import { type HostJudgement, incidentId, judgeHost, type OperatorView } from "../../src/judge/judge.ts";
 import { activeMaintenance, maintenanceSpans } from "../../src/judge/maintenance.ts";
+import type { PingRecord } from "../../src/judge/records.ts";
+import { hostDueAt } from "../../src/judge/schedule.ts";
 import type { OperatorState } from "../../src/monitor/state.ts";
-import { MINUTE, rawTestConfig, T0, type TestConfigInput, testConfig } from "./helpers.ts";
+import { eventLine } from "../../src/phone/messages.ts";
+import { filesWith, makeRecord, MINUTE, rawTestConfig, T0, type TestConfigInput, testConfig } from "./helpers.ts";
 
+const SECOND = 1000;
 const HOUR = 60 * MINUTE;
 const at = (iso: string) => Date.parse(iso);
 
@@ -211,5 +217,203 @@ describe("the configuration of windows", () => {
     ["an unknown key", { days: ["sat"], from: "22:00", until: "02:00", to: "03:00" }, 'WITNESS_CONFIG.hosts.0.maintenance.0: Unrecognized key: "until"'],
   ])("refuses %s, naming the field", (_label, window, message) => {
     expect(parseError({ hosts: [{ id: "alpha", maintenance: [window] }] })).toBe(message);
+  });
+});
+
+/**
+ * The judge tick after tick, as the monitor runs it: the window in force is computed
+ * from the host's config and the phone windows at each moment (as planHost does).
+ */
+class Judge {
+  previous: HostJudgement | undefined;
+  readonly config: Config;
+  readonly host: HostConfig;
+  phone: OperatorState["maintenance"] = [];
+  private lastRecord: PingRecord | null = null;
+
+  constructor(input: TestConfigInput) {
+    ({ config: this.config, host: this.host } = hostOf({ timing: { confirmPings: { failing: 1, heartbeatUnreadable: 1, circuitUnreadable: 1, skewed: 1 } }, ...input }));
+  }
+
+  /** Event lines at `now`, sent or not; `operator` adds acks and mutes. */
+  at(now: number, record: PingRecord | null, operator: Partial<OperatorView> = {}): string[] {
+    const observed = record !== null && record !== this.lastRecord ? "ping" : "time";
+    this.lastRecord = record;
+    const result = judgeHost({
+      host: this.host,
+      config: this.config,
+      record,
+      previous: this.previous,
+      operator: { acked: [], mutedUntil: null, ...operator },
+      observed,
+      listeningSince: 0,
+      maintenance: activeMaintenance(this.host, this.config, { maintenance: this.phone }, now),
+      now,
+    });
+    this.previous = result.judgement;
+    return result.events.map(eventLine);
+  }
+}
+
+describe("the judge in a maintenance window", () => {
+  // 30 s pings: dark after 75 s. A phone window from T0 + 1 min to T0 + 2 h (16:00 UTC).
+  const windowFrom = T0 + MINUTE;
+  const windowUntil = T0 + 2 * HOUR;
+  const inWindow = () => {
+    const judge = new Judge({ hosts: [{ id: "alpha" }] });
+    judge.phone = [{ from: windowFrom, until: windowUntil, by: "@ann" }];
+    return judge;
+  };
+  const last = makeRecord({ receivedAt: T0 });
+
+  it("a host going dark in a window is held: recorded, not paged (pagedAt stays null)", () => {
+    const judge = inWindow();
+    expect(judge.at(T0, last)).toEqual([]);
+    expect(judge.at(T0 + 76 * SECOND, last)).toEqual(["🛠 <b>alpha</b> DARK held, not paged: no ping for 76 s (dark after 75 s) (maintenance until 16:00 UTC)"]);
+    expect(judge.previous?.conditions.dark).toMatchObject({ openedAt: T0 + 76 * SECOND, pagedAt: null, heldAt: T0 + 76 * SECOND, heldUntil: windowUntil });
+    // Nothing more while the window lasts, however long (no repeat of a page never sent).
+    expect(judge.at(T0 + HOUR, last)).toEqual([]);
+    expect(judge.at(windowUntil - 1, last)).toEqual([]);
+  });
+
+  it("still dark at the window's end: pages at once, saying the window ended; then repeats as usual", () => {
+    const judge = inWindow();
+    judge.at(T0, last);
+    judge.at(T0 + 76 * SECOND, last);
+    expect(judge.at(windowUntil, last)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 2.0 h (dark after 75 s) (maintenance window ended 16:00 UTC)"]);
+    expect(judge.previous?.conditions.dark).toMatchObject({ pagedAt: windowUntil, lastSentAt: windowUntil });
+    expect(judge.previous?.conditions.dark?.heldUntil).toBeUndefined();
+    expect(judge.at(windowUntil + MINUTE, last)).toEqual([]);
+    expect(judge.at(windowUntil + 30 * MINUTE, last)).toEqual(["🔁 <b>alpha</b> still DARK (unacknowledged): no ping for 2.5 h (dark after 75 s)"]);
+  });
+
+  it("a late judgement after the end says when the window really ended", () => {
+    const judge = inWindow();
+    judge.at(T0, last);
+    judge.at(T0 + 76 * SECOND, last);
+    expect(judge.at(windowUntil + 40 * SECOND, last)).toEqual([expect.stringContaining("(maintenance window ended 16:00 UTC)")]);
+  });
+
+  it("a held host that comes back in the window: recorded as cleared, nothing sent, nothing at the end", () => {
+    const judge = inWindow();
+    judge.at(T0, last);
+    judge.at(T0 + 76 * SECOND, last);
+    const back = makeRecord({ receivedAt: T0 + 30 * MINUTE, body: { seq: 2 } });
+    expect(judge.at(T0 + 30 * MINUTE, back)).toEqual([
+      "🛠 <b>alpha</b> DARK over in maintenance after 30 min: pinging again (the agent reported no failed pushes: the gap was between it and the Worker)",
+    ]);
+    expect(judge.previous?.conditions.dark).toBeUndefined();
+    const later = makeRecord({ receivedAt: windowUntil, body: { seq: 3 } });
+    expect(judge.at(windowUntil, later)).toEqual([]);
+  });
+
+  it("an incident paged before the window does not repeat in it; its recovery is still sent", () => {
+    const judge = new Judge({ hosts: [{ id: "alpha" }] });
+    judge.at(T0, last);
+    expect(judge.at(T0 + 76 * SECOND, last)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 76 s (dark after 75 s)"]);
+    // The operator presses "Maintenance 2 h" on the page.
+    judge.phone = [{ from: T0 + 2 * MINUTE, until: T0 + 2 * MINUTE + 2 * HOUR, by: "@ann" }];
+    expect(judge.at(T0 + 31 * MINUTE, last)).toEqual([]);
+    expect(judge.at(T0 + 61 * MINUTE, last)).toEqual([]);
+    const back = makeRecord({ receivedAt: T0 + 90 * MINUTE, body: { seq: 2 } });
+    expect(judge.at(T0 + 90 * MINUTE, back)).toEqual([expect.stringMatching(/^✅ <b>alpha<\/b> DARK over after 90 min: pinging again/)]);
+  });
+
+  it("an incident paged before the window, still dark at its end, is said again unless acknowledged", () => {
+    const end = T0 + 2 * MINUTE + 2 * HOUR;
+    const run = (acked: boolean) => {
+      const judge = new Judge({ hosts: [{ id: "alpha" }], alerts: { repeatMinutes: 0 } });
+      judge.at(T0, last);
+      judge.at(T0 + 76 * SECOND, last);
+      judge.phone = [{ from: T0 + 2 * MINUTE, until: end, by: "@ann" }];
+      const operator = acked ? { acked: [incidentId("alpha", "dark", T0 + 76 * SECOND)] } : {};
+      judge.at(T0 + 3 * MINUTE, last, operator);
+      return judge.at(end, last, operator);
+    };
+    expect(run(false)).toEqual(["🔁 <b>alpha</b> still DARK (unacknowledged): no ping for 2.0 h (dark after 75 s) (maintenance window ended 16:02 UTC)"]);
+    expect(run(true)).toEqual([]);
+  });
+
+  it("stale is held likewise, and pages at the end if the heartbeat is still old", () => {
+    const judge = new Judge({ hosts: [{ id: "alpha", maxAgeInSessionSeconds: 600 }] });
+    judge.phone = [{ from: T0, until: T0 + HOUR, by: "@ann" }];
+    const beatAt = T0 - 5 * SECOND;
+    const ping = (now: number) => makeRecord({ receivedAt: now, body: { seq: now, files: filesWith(beatAt) } });
+    expect(judge.at(T0 + 5 * MINUTE, ping(T0 + 5 * MINUTE))).toEqual([]);
+    expect(judge.at(T0 + 11 * MINUTE, ping(T0 + 11 * MINUTE))).toEqual([
+      "🛠 <b>alpha</b> STALE held, not paged: heartbeat 11 min old (limit 10 min in session) (maintenance until 15:00 UTC)",
+    ]);
+    expect(judge.previous?.conditions.stale?.pagedAt).toBeNull();
+    expect(judge.at(T0 + 59 * MINUTE, ping(T0 + 59 * MINUTE))).toEqual([]);
+    expect(judge.at(T0 + HOUR, ping(T0 + HOUR))).toEqual([
+      "🔴 <b>alpha</b> STALE: heartbeat 60 min old (limit 10 min in session) (maintenance window ended 15:00 UTC)",
+    ]);
+  });
+
+  it("failing still pages in a window: only DARK and STALE are held", () => {
+    const judge = inWindow();
+    const halted = makeRecord({ receivedAt: T0 + 5 * MINUTE, body: { files: filesWith(T0 + 5 * MINUTE - 5 * SECOND, "halted") } });
+    expect(judge.at(T0 + 5 * MINUTE, halted)).toEqual(["🔴 <b>alpha</b> FAILING: status &quot;halted&quot;"]);
+  });
+
+  it("a mute still applies on top: the page owed at the window's end is swallowed while muted", () => {
+    const judge = inWindow();
+    judge.at(T0, last);
+    judge.at(T0 + 76 * SECOND, last);
+    expect(judge.at(windowUntil, last, { mutedUntil: windowUntil + HOUR })).toEqual([]);
+    expect(judge.previous?.conditions.dark?.pagedAt).toBe(windowUntil);
+  });
+
+  it("outside any window nothing changes: dark pages at darkAfter", () => {
+    const judge = new Judge({ hosts: [{ id: "alpha", maintenance: [{ days: ["sat"], from: "22:00", to: "02:00", timezone: "UTC" }] }] });
+    judge.at(T0, last);
+    expect(judge.at(T0 + 76 * SECOND, last)).toEqual(["🔴 <b>alpha</b> DARK: no ping for 76 s (dark after 75 s)"]);
+  });
+});
+
+describe("when the monitor wakes for a window", () => {
+  const due = (judge: Judge, record: PingRecord | null, now: number) =>
+    hostDueAt({
+      host: judge.host,
+      config: judge.config,
+      record,
+      judgement: judge.previous ?? { firstJudgedAt: now, conditions: {} },
+      operator: { acked: [], mutedUntil: null, maintenance: judge.phone },
+      followUps: { muteEndAnnounced: null, commandReported: null, commandTimedOut: null },
+      command: null,
+      listeningSince: 0,
+      now,
+    });
+
+  it("while a window holds a dark host, its end is the next due time, not the repeats", () => {
+    const judge = new Judge({ hosts: [{ id: "alpha" }] });
+    judge.phone = [{ from: T0, until: T0 + 2 * HOUR, by: "@ann" }];
+    const last = makeRecord({ receivedAt: T0 });
+    judge.at(T0, last);
+    // Before it is dark, the dark deadline is next.
+    expect(due(judge, last, T0)).toBe(T0 + 75 * SECOND + 1);
+    judge.at(T0 + 76 * SECOND, last);
+    expect(due(judge, last, T0 + 76 * SECOND)).toBe(T0 + 2 * HOUR);
+    // Extended from the phone: the new end.
+    judge.phone = [{ from: T0, until: T0 + 3 * HOUR, by: "@ann" }];
+    expect(due(judge, last, T0 + 90 * MINUTE)).toBe(T0 + 3 * HOUR);
+  });
+
+  it("a window that holds nothing wakes nobody", () => {
+    const judge = new Judge({ hosts: [{ id: "alpha", intervalSeconds: 30 }] });
+    judge.phone = [{ from: T0, until: T0 + 10 * MINUTE, by: "@ann" }];
+    const record = makeRecord({ receivedAt: T0 });
+    judge.at(T0, record);
+    expect(due(judge, record, T0)).toBe(T0 + 75 * SECOND + 1);
+  });
+
+  it("after the end has been judged, the end is never due again (no loop on a past time)", () => {
+    const judge = new Judge({ hosts: [{ id: "alpha" }] });
+    judge.phone = [{ from: T0, until: T0 + HOUR, by: "@ann" }];
+    const last = makeRecord({ receivedAt: T0 });
+    judge.at(T0, last);
+    judge.at(T0 + 76 * SECOND, last);
+    judge.at(T0 + HOUR, last);
+    expect(due(judge, last, T0 + HOUR)).toBe(T0 + HOUR + 30 * MINUTE);
   });
 });
