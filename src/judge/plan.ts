@@ -80,9 +80,14 @@ export function planMessages(
   return texts.map((text, index) => (index === texts.length - 1 && buttons.length > 0 ? { text, buttons } : { text }));
 }
 
+/** How long the page's maintenance button puts a host in maintenance. */
+export const MAINTENANCE_BUTTON_MS = 2 * 3_600_000;
+
 /**
  * Acknowledge, mute and (where the host and its agent allow it) pause buttons for every
- * host with a new or repeated problem. Callback data: "<action>|<hostId>", at most 64 bytes.
+ * host with a new or repeated problem, and a maintenance button for a host paged DARK
+ * (a host being worked on is the usual reason). Callback data: "<action>|<hostId>", at
+ * most 64 bytes.
  */
 export function pageButtons(events: readonly AlertEvent[], config: Config, hosts: ReadonlyMap<string, HostState>): InlineButton[][] {
   const problems = events.filter(isProblem);
@@ -94,6 +99,7 @@ export function pageButtons(events: readonly AlertEvent[], config: Config, hosts
       { text: "🔕 Mute 1 h", data: `mute|${hostId}` },
     ];
     if (host !== undefined && canPause(host, hosts.get(hostId) ?? null)) row.push({ text: "⏸️ Pause trading", data: `pause|${hostId}` });
+    if (problems.some((event) => event.hostId === hostId && event.kind === "dark")) row.push({ text: "🛠 Maintenance 2 h", data: `maint|${hostId}` });
     return row.filter((button) => new TextEncoder().encode(button.data).length <= 64);
   });
 }

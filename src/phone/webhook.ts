@@ -11,7 +11,8 @@ import { formatSeconds, utcClock } from "../format.ts";
 import { escapeHtml, splitLines } from "./messages.ts";
 import type { MonitorCore } from "../monitor/core.ts";
 import type { HistoryEvent, HostState, MonitorMeta, OutboxMessage, StoredCommand } from "../monitor/state.ts";
-import { pauseUnavailable } from "../judge/plan.ts";
+import { activeMaintenance } from "../judge/maintenance.ts";
+import { MAINTENANCE_BUTTON_MS, pauseUnavailable } from "../judge/plan.ts";
 import { clockSkewSeconds, heartbeatAgeSeconds } from "../judge/records.ts";
 
 export const WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
@@ -46,6 +47,8 @@ export interface TelegramCall {
 
 const MAX_MUTE_MS = 7 * 86_400_000;
 const MAX_ACKED = 50;
+/** Phone maintenance windows are kept this long after they end (the status page shows a week). */
+const MAINTENANCE_KEPT_MS = 8 * 86_400_000;
 
 export interface WebhookContext {
   config: Config;
@@ -109,6 +112,8 @@ const HELP = [
   "/ack &lt;host&gt;: stop repeats of the host's open alerts (recoveries still arrive)",
   "/mute &lt;host&gt; &lt;duration&gt;: no pages for the host, e.g. /mute trader-1 2h",
   "/unmute &lt;host&gt;",
+  "/maintenance &lt;host&gt; &lt;duration&gt;: DARK and STALE are recorded, not paged, e.g. /maintenance trader-1 2h; still down at the end pages then",
+  "/maintenance &lt;host&gt; off: end it now",
   "/pause &lt;host&gt; &lt;reason&gt;: ask the host's agent to pause trading (asks to confirm first)",
   "There is no remote resume: resuming is a human edit of circuit.json on the host.",
 ].join("\n");
@@ -173,6 +178,16 @@ async function runCommand(text: string, by: string, sender: Sender, context: Web
     case "/unmute":
       if (!host) return [unknownHost("/unmute <host>")];
       return [{ text: await unmute(host, by, context) }];
+    case "/maintenance": {
+      if (!host) return [unknownHost("/maintenance <host> <duration, e.g. 2h, or off>")];
+      const arg = (args[1] ?? "").toLowerCase();
+      if (arg === "off") return [{ text: await endMaintenance(host, by, context) }];
+      const durationMs = parseDuration(arg);
+      if (durationMs === null || durationMs > MAX_MUTE_MS) {
+        return [{ text: "usage: /maintenance &lt;host&gt; &lt;duration&gt;, e.g. 30m, 2h, 1d (at most 7d), or /maintenance &lt;host&gt; off" }];
+      }
+      return [{ text: (await startMaintenance(host, durationMs, by, context)).text }];
+    }
     case "/pause": {
       if (!host) return [unknownHost("/pause <host> <reason>")];
       const reason = args.slice(1).join(" ").slice(0, 150);
@@ -227,6 +242,59 @@ async function unmute(host: HostConfig, by: string, context: WebhookContext): Pr
   // Ending the mute now lets the monitor announce it, like an expiry.
   await context.monitor.saveOperatorChange({ ...state, operator: { ...state.operator, mutedUntil: context.now } }, [history(context, host.id, "unmute", by, "")]);
   return `🔔 <b>${escapeHtml(host.id)}</b> unmuted.`;
+}
+
+/** A Worker-clock moment for the chat: "HH:MM UTC", with the date when it is not within the next day. */
+function utcMoment(ms: number, now: number): string {
+  return ms - now < 86_400_000 && ms >= now ? utcClock(ms) : `${new Date(ms).toISOString().slice(0, 10)} ${utcClock(ms)}`;
+}
+
+type PhoneWindow = HostState["operator"]["maintenance"][number];
+
+/** Phone windows with any open at `now` ended then, and those ended over 8 days ago dropped. */
+function endPhoneWindows(windows: readonly PhoneWindow[], now: number): PhoneWindow[] {
+  return windows
+    .filter((window) => now - window.until <= MAINTENANCE_KEPT_MS)
+    .map((window) => (window.from <= now && window.until > now ? { ...window, until: now } : window))
+    .filter((window) => window.until > window.from);
+}
+
+/** Puts the host in maintenance from now for `durationMs` (replacing a phone window already open). */
+async function startMaintenance(host: HostConfig, durationMs: number, by: string, context: WebhookContext): Promise<{ text: string; until: number }> {
+  const { now, config } = context;
+  const state = context.monitor.hostState(host.id);
+  const maintenance = [...endPhoneWindows(state.operator.maintenance, now), { from: now, until: now + durationMs, by }];
+  const operator = { ...state.operator, maintenance };
+  // A configured window running on past it is merged: the answer says the real end.
+  const until = activeMaintenance(host, config, operator, now)?.until ?? now + durationMs;
+  await context.monitor.saveOperatorChange({ ...state, operator }, [
+    history(context, host.id, "maintenance", by, `until ${new Date(until).toISOString().replace(/:00\.000Z$/, "Z")}`),
+  ]);
+  return {
+    until,
+    text:
+      `🛠 <b>${escapeHtml(host.id)}</b> in maintenance until ${utcMoment(until, now)} (${escapeHtml(by)}): DARK and STALE are recorded, not paged. ` +
+      "If it is still down when the window ends, it pages then. /maintenance " +
+      `${escapeHtml(host.id)} off ends it.`,
+  };
+}
+
+async function endMaintenance(host: HostConfig, by: string, context: WebhookContext): Promise<string> {
+  const { now, config } = context;
+  const state = context.monitor.hostState(host.id);
+  const name = `<b>${escapeHtml(host.id)}</b>`;
+  const phoneOpen = state.operator.maintenance.some((window) => window.from <= now && window.until > now);
+  if (!phoneOpen) {
+    const configured = activeMaintenance(host, config, state.operator, now);
+    return configured === null
+      ? `${name} is not in maintenance.`
+      : `${name} is in a maintenance window from wrangler.toml until ${utcMoment(configured.until, now)}; /maintenance off ends only windows set from the phone.`;
+  }
+  const operator = { ...state.operator, maintenance: endPhoneWindows(state.operator.maintenance, now) };
+  await context.monitor.saveOperatorChange({ ...state, operator }, [history(context, host.id, "maintenance_end", by, "ended from the phone")]);
+  const still = activeMaintenance(host, config, operator, now);
+  if (still !== null) return `🛠 ${name}: the window set from the phone is over, but one from wrangler.toml lasts until ${utcMoment(still.until, now)}.`;
+  return `🛠 ${name} out of maintenance (${escapeHtml(by)}): a DARK or STALE still there pages now.`;
 }
 
 /** A confirmed pause not yet answered and not expired: it must stay queued. */
@@ -327,6 +395,12 @@ async function runButton(
       replaceHostRow(`🔕 ${host.id} muted by ${by} until ${utcClock(context.now + 3_600_000)}`);
       return;
     }
+    case "maint": {
+      const { until } = await startMaintenance(host, MAINTENANCE_BUTTON_MS, by, context);
+      answer(`${host.id} in maintenance for 2 h`);
+      replaceHostRow(`🛠 ${host.id} in maintenance (${by}) until ${utcMoment(until, context.now)}`);
+      return;
+    }
     case "pause": {
       const refusal = pauseRefusal(context.config, sender, by);
       if (refusal !== null) {
@@ -398,7 +472,7 @@ function age(seconds: number | null): string {
 
 function statusTexts(context: WebhookContext, only: HostConfig | undefined): string[] {
   const hosts = only ? [only] : context.config.hosts;
-  return renderStatus(hosts, context.monitor.allHosts(), context.monitor.monitorMeta(), context.monitor.outbox(), context.now);
+  return renderStatus(hosts, context.monitor.allHosts(), context.monitor.monitorMeta(), context.monitor.outbox(), context.now, context.config);
 }
 
 /** /status as the phone shows it: a few short lines per host, split at Telegram's limit. */
@@ -408,6 +482,7 @@ export function renderStatus(
   meta: MonitorMeta,
   outbox: readonly OutboxMessage[],
   now: number,
+  config: Pick<Config, "alerts">,
 ): string[] {
   const blocks = hosts.map((host) => {
     const state = states.get(host.id);
@@ -437,6 +512,11 @@ export function renderStatus(
     }
     const mutedUntil = state?.operator.mutedUntil ?? null;
     if (mutedUntil !== null && mutedUntil > now) lines.push(`  muted until ${utcClock(mutedUntil)}`);
+    const maintenance = state === undefined ? null : activeMaintenance(host, config, state.operator, now);
+    if (maintenance !== null) {
+      const origin = maintenance.source === "phone" ? `set by ${escapeHtml(maintenance.by ?? "?")}` : "from wrangler.toml";
+      lines.push(`  🛠 maintenance until ${utcMoment(maintenance.until, now)} (${origin}): DARK and STALE not paged`);
+    }
     return lines.join("\n");
   });
   const cron = meta.lastCronAt === null ? "cron has not run yet" : `cron last ran ${age((now - meta.lastCronAt) / 1000)} ago`;

@@ -10,6 +10,8 @@ import type { Monitor } from "../../src/monitor/object.ts";
 import type { PingBody } from "../../src/protocol.ts";
 import { circuitFile, failTelegramNext, filesWith, makePingBody, T0, telegramCallsOf } from "./helpers.ts";
 import { MonitorHarness } from "./monitor-harness.ts";
+import { handleUpdate } from "../../src/phone/webhook.ts";
+import { makeUpdate, parsedUpdate, say } from "./telegram-builders.ts";
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -337,5 +339,105 @@ describe("what a careful review found", () => {
       report = await monitor.run(T0 + i * 60 * SECOND + SECOND, "cron");
     }
     expect(report).toMatchObject({ deliveryOk: false, permanentError: null });
+  });
+});
+
+describe("maintenance windows, on the monitor's alarm", () => {
+  // No cron runs in these tests: with none ever seen, a long quiet stretch between alarms
+  // is not taken for the monitor being unreachable (that has its own tests above).
+  /** Tuesdays 14:01-15:00 UTC: T0 (Tue 14:00 UTC) is a minute before one opens. */
+  const WINDOW = { days: ["tue"], from: "14:01", to: "15:00", timezone: "UTC" };
+  const WINDOW_END = T0 + HOUR;
+
+  it("a host going dark in a configured window pages once, at the window's end, saying so; the alarm is armed for that end", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha", maintenance: [WINDOW] }] });
+    await monitor.ping("alpha", pingAt(T0, 1));
+    expect(monitor.armedAt).toBe(T0 + DARK_ALARM);
+    await monitor.alarmsUntil(T0 + DARK_ALARM);
+    expect(await pages(monitor)).toEqual([]);
+    // Held: the next wake is the window's end (plus the batch window), not a repeat or a loop.
+    expect(monitor.armedAt).toBe(WINDOW_END + SECOND);
+    expect((await monitor.host("alpha", T0 + 2 * MINUTE)).judgement.conditions.dark).toMatchObject({ pagedAt: null, heldAt: T0 + DARK_ALARM, heldUntil: WINDOW_END });
+    await monitor.alarmsUntil(WINDOW_END + 2 * SECOND);
+    expect(await pages(monitor)).toEqual([expect.stringContaining("<b>alpha</b> DARK: no ping for 60 min (dark after 75 s) (maintenance window ended 15:00 UTC)")]);
+    await monitor.alarmsUntil(WINDOW_END + 29 * MINUTE);
+    expect(await pages(monitor)).toHaveLength(1);
+    // The history has the held page and the real one; the held one was never sent.
+    const history = await monitor.with(WINDOW_END + 29 * MINUTE, async (core) => core.events({ hostId: "alpha", since: 0 }));
+    expect(history.map((event) => [event.type, event.kind])).toEqual([
+      ["held", "dark"],
+      ["alert", "dark"],
+    ]);
+    expect(history[0]?.detail).toBe("no ping for 76 s (dark after 75 s) (maintenance until 15:00 UTC)");
+  });
+
+  it("a host back before the window ends is never paged: its dark spell is in the history only", async () => {
+    // Pings every 10 min: dark after 2 × 600 + 15 s, at 14:20:15, inside the window.
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha", intervalSeconds: 600, maintenance: [WINDOW] }] });
+    await monitor.ping("alpha", pingAt(T0, 1));
+    await monitor.alarmsUntil(T0 + 25 * MINUTE);
+    expect((await monitor.host("alpha", T0 + 25 * MINUTE)).judgement.conditions.dark?.heldAt).toBe(T0 + 1215 * SECOND + 1 + SECOND);
+    for (let i = 0; i < 10; i++) {
+      await monitor.ping("alpha", pingAt(T0 + 30 * MINUTE + i * 10 * MINUTE, i + 2));
+      await monitor.alarmsUntil(T0 + 39 * MINUTE + i * 10 * MINUTE);
+    }
+    expect(await pages(monitor)).toEqual([]);
+    const history = await monitor.with(T0 + 2 * HOUR, async (core) => core.events({ hostId: "alpha", since: 0 }));
+    expect(history.map((event) => event.type)).toEqual(["held", "cleared"]);
+  });
+
+  it("/maintenance from the phone holds a host that goes dark, and it pages when that window ends", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1));
+    await say(monitor, "/maintenance alpha 2h", T0 + SECOND);
+    await monitor.alarmsUntil(T0 + 2 * HOUR);
+    expect(await pages(monitor)).toEqual([]);
+    await monitor.alarmsUntil(T0 + 2 * HOUR + 2 * SECOND);
+    expect(await pages(monitor)).toEqual([expect.stringContaining("<b>alpha</b> DARK: no ping for 2.0 h (dark after 75 s) (maintenance window ended 16:00 UTC)")]);
+    const history = await monitor.with(T0 + 2 * HOUR + 2 * SECOND, async (core) => core.events({ hostId: "alpha", since: 0 }));
+    expect(history.map((event) => [event.type, event.by])).toEqual([
+      ["maintenance", "@ann"],
+      ["held", null],
+      ["alert", null],
+    ]);
+  });
+
+  it("/maintenance off ends the window now, and a host still dark pages then", async () => {
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1));
+    await say(monitor, "/maintenance alpha 2h", T0 + SECOND);
+    await monitor.alarmsUntil(T0 + 30 * MINUTE);
+    expect(await pages(monitor)).toEqual([]);
+    await say(monitor, "/maintenance alpha off", T0 + 30 * MINUTE);
+    expect(monitor.armedAt).toBe(T0 + 30 * MINUTE);
+    await monitor.alarmsUntil(T0 + 30 * MINUTE + 2 * SECOND);
+    expect(await pages(monitor)).toEqual([expect.stringContaining("<b>alpha</b> DARK: no ping for 30 min (dark after 75 s) (maintenance window ended 14:30 UTC)")]);
+    // The end that was planned pages nothing more.
+    await monitor.alarmsUntil(T0 + 2 * HOUR + 2 * SECOND);
+    expect((await pages(monitor)).filter((text) => text.includes("maintenance window ended"))).toHaveLength(1);
+  });
+
+  it("/maintenance off pages on the very alarm it arms, in an object that was not evicted in between", async () => {
+    // One core throughout (the Durable Object as deployed): its alarm judges only hosts
+    // that are due, so the hand-ended window must make the host due now.
+    const monitor = new MonitorHarness();
+    await monitor.ping("alpha", pingAt(T0, 1));
+    await say(monitor, "/maintenance alpha 2h", T0 + SECOND);
+    await monitor.alarmsUntil(T0 + 10 * MINUTE);
+    const at = T0 + 30 * MINUTE;
+    await monitor.with(at, async (core) => {
+      await core.run("alarm");
+      await handleUpdate(parsedUpdate(makeUpdate({ text: "/maintenance alpha off" })), monitor.config, core, at);
+      await core.run("alarm");
+    });
+    expect(await pages(monitor)).toEqual([expect.stringContaining("(maintenance window ended 14:30 UTC)")]);
+  });
+
+  it("failing still pages inside a window", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha", maintenance: [WINDOW] }] });
+    await monitor.ping("alpha", pingAt(T0 + 2 * MINUTE, 1, { files: filesWith(T0 + 2 * MINUTE - 5 * SECOND, "halted") }));
+    await monitor.ping("alpha", pingAt(T0 + 2 * MINUTE + 30 * SECOND, 2, { files: filesWith(T0 + 2 * MINUTE + 25 * SECOND, "halted") }));
+    await monitor.alarmsUntil(T0 + 3 * MINUTE);
+    expect(await pages(monitor)).toEqual([expect.stringContaining("<b>alpha</b> FAILING: status &quot;halted&quot;")]);
   });
 });

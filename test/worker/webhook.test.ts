@@ -174,7 +174,7 @@ describe("commands", () => {
   it("/help lists the commands and says there is no remote resume", async () => {
     const monitor = twoHosts();
     const help = await command(monitor, "/help");
-    for (const name of ["/status", "/ack", "/mute", "/unmute", "/pause"]) expect(help).toContain(name);
+    for (const name of ["/status", "/ack", "/mute", "/unmute", "/maintenance", "/pause"]) expect(help).toContain(name);
     expect(help).toContain("There is no remote resume");
     expect(await command(monitor, "/help@witness_bot")).toBe(help);
   });
@@ -298,6 +298,53 @@ describe("commands", () => {
     }
   });
 
+  it("/maintenance takes a duration like /mute (at most 7d) or off; a bad one gets the usage line", async () => {
+    const monitor = twoHosts();
+    expect(await command(monitor, "/maintenance alpha 2h")).toBe(
+      "🛠 <b>alpha</b> in maintenance until 16:00 UTC (@ann): DARK and STALE are recorded, not paged. If it is still down when the window ends, it pages then. /maintenance alpha off ends it.",
+    );
+    expect((await monitor.host("alpha", T0)).operator.maintenance).toEqual([{ from: T0, until: T0 + 2 * HOUR, by: "@ann" }]);
+    for (const bad of ["/maintenance beta", "/maintenance beta soon", "/maintenance beta 0", "/maintenance beta 8d", "/maintenance beta -5"]) {
+      expect(await command(monitor, bad), bad).toMatch(/^usage: \/maintenance &lt;host&gt; &lt;duration&gt;, e\.g\. 30m, 2h, 1d \(at most 7d\), or \/maintenance &lt;host&gt; off$/);
+    }
+    expect(await command(monitor, "/maintenance gamma 1h")).toBe('unknown host "gamma"; hosts: alpha, beta');
+    expect(await command(monitor, "/maintenance")).toBe("usage: /maintenance <host> <duration, e.g. 2h, or off>");
+    expect((await monitor.host("beta", T0)).operator.maintenance).toEqual([]);
+    // A longer one is dated; a second /maintenance replaces the window set from the phone.
+    expect(await command(monitor, "/maintenance alpha 3d", T0 + MINUTE)).toContain("in maintenance until 2026-11-27 14:01 UTC");
+    expect((await monitor.host("alpha", T0 + MINUTE)).operator.maintenance).toEqual([
+      { from: T0, until: T0 + MINUTE, by: "@ann" },
+      { from: T0 + MINUTE, until: T0 + MINUTE + 3 * 24 * HOUR, by: "@ann" },
+    ]);
+  });
+
+  it("/maintenance off ends a phone window now, and says when there was none or the window is the config's", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha" }, { id: "beta", maintenance: [{ days: ["tue"], from: "13:00", to: "18:00", timezone: "UTC" }] }] });
+    expect(await command(monitor, "/maintenance alpha off")).toBe("<b>alpha</b> is not in maintenance.");
+    await command(monitor, "/maintenance alpha 2h");
+    expect(await command(monitor, "/maintenance alpha off", T0 + 10 * MINUTE)).toBe("🛠 <b>alpha</b> out of maintenance (@ann): a DARK or STALE still there pages now.");
+    expect((await monitor.host("alpha", T0 + 10 * MINUTE)).operator.maintenance).toEqual([{ from: T0, until: T0 + 10 * MINUTE, by: "@ann" }]);
+    const history = await monitor.with(T0 + 10 * MINUTE, async (core) => core.events({ hostId: "alpha", since: 0 }));
+    expect(history.map((event) => [event.type, event.by, event.detail])).toEqual([
+      ["maintenance", "@ann", "until 2026-11-24T16:00Z"],
+      ["maintenance_end", "@ann", "ended from the phone"],
+    ]);
+    expect(await command(monitor, "/maintenance beta off")).toBe(
+      "<b>beta</b> is in a maintenance window from wrangler.toml until 18:00 UTC; /maintenance off ends only windows set from the phone.",
+    );
+  });
+
+  it("/status shows a host in maintenance until when, and who set it", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha" }, { id: "beta", maintenance: [{ days: ["tue"], from: "13:00", to: "18:00", timezone: "UTC" }] }] });
+    await harnessAgent(monitor, "alpha")(T0);
+    await harnessAgent(monitor, "beta")(T0);
+    await command(monitor, "/maintenance alpha 90m", T0 + SECOND);
+    const status = await command(monitor, "/status", T0 + 20 * SECOND);
+    expect(status).toContain("  🛠 maintenance until 15:30 UTC (set by @ann): DARK and STALE not paged");
+    expect(status).toContain("  🛠 maintenance until 18:00 UTC (from wrangler.toml): DARK and STALE not paged");
+    expect(await command(monitor, "/status alpha", T0 + 90 * MINUTE + SECOND)).not.toContain("maintenance");
+  });
+
   it("/unmute ends a mute now, and says when there was none", async () => {
     const monitor = twoHosts();
     expect(await command(monitor, "/unmute alpha")).toBe("<b>alpha</b> is not muted.");
@@ -357,8 +404,8 @@ describe("page buttons", () => {
     const page = (await pages(monitor)).find((call) => textOf(call).includes("2 problems"));
     expect(page, "the page of both hosts").toBeDefined();
     expect(buttonData(page)).toEqual([
-      ["ack|alpha", "mute|alpha"],
-      ["ack|beta", "mute|beta", "pause|beta"],
+      ["ack|alpha", "mute|alpha", "maint|alpha"],
+      ["ack|beta", "mute|beta", "pause|beta", "maint|beta"],
     ]);
     const keyboard = keyboardOf(page);
     if (keyboard === undefined) throw new Error("the page has no buttons");
@@ -408,6 +455,27 @@ describe("page buttons", () => {
       [{ text: "🔕 beta muted by @ann until 15:05 UTC", callback_data: "noop|beta" }],
     ]);
     expect((await monitor.host("beta", T0 + 5 * MINUTE)).operator).toMatchObject({ mutedUntil: T0 + 65 * MINUTE, mutedBy: "@ann" });
+  });
+
+  it("Maintenance 2 h puts the host in maintenance, answers, edits the row, records who; the page does not repeat", async () => {
+    const monitor = twoHosts();
+    const { keyboard } = await pageBoth(monitor);
+    const calls = await press(monitor, "maint|alpha", T0 + 2 * MINUTE, { messageId: 904, keyboard });
+    expect(calls[0]).toEqual({ method: "answerCallbackQuery", payload: expect.objectContaining({ text: "alpha in maintenance for 2 h" }) });
+    expect(keyboardOf(calls[1])?.inline_keyboard).toEqual([
+      [{ text: "🛠 alpha in maintenance (@ann) until 16:02 UTC", callback_data: "noop|alpha" }],
+      keyboard.inline_keyboard[1],
+    ]);
+    expect((await monitor.host("alpha", T0 + 2 * MINUTE)).operator.maintenance).toEqual([{ from: T0 + 2 * MINUTE, until: T0 + 2 * MINUTE + 2 * HOUR, by: "@ann" }]);
+    const history = await monitor.with(T0 + 2 * MINUTE, async (core) => core.events({ hostId: "alpha", since: 0 }));
+    expect(history.filter((event) => event.type === "maintenance")).toEqual([
+      { at: T0 + 2 * MINUTE, hostId: "alpha", type: "maintenance", kind: null, detail: "until 2026-11-24T16:02Z", by: "@ann" },
+    ]);
+    // The unacknowledged DARK would repeat 30 min after its page; in maintenance it does not (beta's does).
+    await monitor.alarmsUntil(T0 + 40 * MINUTE);
+    const repeats = (await pages(monitor)).map(textOf).filter((text) => text.includes("still DARK"));
+    expect(repeats).toEqual([expect.not.stringContaining("alpha")]);
+    expect(repeats[0]).toContain("<b>beta</b> still DARK");
   });
 
   it("Pause trading asks to confirm; Confirm queues it for the agent; a later Cancel cannot undo it", async () => {
