@@ -2,11 +2,14 @@
 // Validates [vars.WITNESS_CONFIG] outside the Worker and prints, per host and in total,
 // the Worker and Durable Object requests, rows and KV operations a day against the plan,
 // the worst-case time to each page (alarm path and cron path), and on the paid plan the
-// monthly cost. Exits 1 when the configuration is invalid or does not fit the free plan.
+// monthly cost, and each host's maintenance windows with their next occurrence. Exits 1
+// when the configuration is invalid or does not fit the free plan.
 import { parseArgs } from "node:util";
+import { DateTime } from "luxon";
 import { unstable_readConfig } from "wrangler";
 import { type Budget, computeBudget, type Resource } from "../src/budget.ts";
 import { type Config, ConfigError, parseConfig } from "../src/config.ts";
+import { maintenanceSpans, windowZone } from "../src/judge/maintenance.ts";
 
 function duration(seconds: number): string {
   return seconds < 120 ? `${Math.round(seconds)} s` : `${(seconds / 60).toFixed(1)} min`;
@@ -67,17 +70,41 @@ export function formatBudget(config: Config, budget: Budget): string {
   return lines.join("\n");
 }
 
+/**
+ * Each host's weekly maintenance windows, as written (local, in their zone) and as their
+ * next occurrence after `now`, local and UTC (the UTC times move with DST).
+ */
+export function formatMaintenance(config: Config, now: number): string[] {
+  const hosts = config.hosts.filter((host) => host.maintenance.length > 0);
+  if (hosts.length === 0) return [];
+  const lines = ["maintenance windows (DARK and STALE are recorded, not paged; still down at the end pages then):"];
+  for (const host of hosts) {
+    for (const window of host.maintenance) {
+      const zone = windowZone(window, host, config);
+      const overnight = window.to < window.from ? " (ends the next day)" : "";
+      const next = maintenanceSpans({ ...host, maintenance: [window] }, config, { maintenance: [] }, now, now + 8 * 86_400_000).find((span) => span.to > now);
+      const local = (ms: number) => DateTime.fromMillis(ms, { zone }).toFormat("ccc yyyy-LL-dd HH:mm ZZZZ");
+      const utc = (ms: number) => DateTime.fromMillis(ms, { zone: "UTC" }).toFormat("ccc yyyy-LL-dd HH:mm 'UTC'");
+      const when = next === undefined ? "none in the next 8 days" : `${local(next.from)} to ${local(next.to)} = ${utc(next.from)} to ${utc(next.to)}${next.from <= now ? " (now)" : ""}`;
+      lines.push(`  ${host.id}: ${window.days.join(", ")} ${window.from}-${window.to} ${zone}${overnight}; next: ${when}`);
+    }
+  }
+  return lines;
+}
+
 function main(): number {
   const { values } = parseArgs({
     options: {
       config: { type: "string", default: "wrangler.toml" },
       env: { type: "string" },
       json: { type: "boolean", default: false },
+      /** The moment "next occurrence" counts from (ISO 8601), for reproducible output. */
+      now: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
-    console.log("usage: npm run check-config [-- --config wrangler.toml] [--env NAME] [--json]");
+    console.log("usage: npm run check-config [-- --config wrangler.toml] [--env NAME] [--json] [--now 2026-12-05T12:00:00Z]");
     return 0;
   }
   let raw: unknown;
@@ -110,11 +137,18 @@ function main(): number {
     console.error(`check-config: timing.cronPeriodSeconds is ${config.timing.cronPeriodSeconds}, but the cron runs every 60 s; leave it out (it is for local runs that tick faster)`);
     return 1;
   }
+  const now = values.now === undefined ? Date.now() : Date.parse(values.now);
+  if (!Number.isFinite(now)) {
+    console.error(`check-config: --now ${values.now ?? ""} is not a date; use ISO 8601, e.g. 2026-12-05T12:00:00Z`);
+    return 1;
+  }
   const budget = computeBudget(config);
   if (values.json) {
     console.log(JSON.stringify({ config, budget }, null, 2));
   } else {
     console.log(formatBudget(config, budget));
+    const maintenance = formatMaintenance(config, now);
+    if (maintenance.length > 0) console.log(["", ...maintenance].join("\n"));
     for (const warning of budget.warnings) console.log(`warning: ${warning}`);
     for (const refusal of budget.refusals) console.error(`refused: ${refusal}`);
     if (budget.refusals.length === 0) console.log(`\nok: ${config.hosts.length} host(s) fit the ${config.plan} plan.`);

@@ -82,6 +82,38 @@ describe("check-config", () => {
     expect(parsed.config.hosts[0]?.maxAgeOutOfSessionSeconds).toBeNull();
   });
 
+  it("prints each host's maintenance windows as written and their next occurrence, local and UTC", async () => {
+    const result = await checkConfig(
+      `[vars.WITNESS_CONFIG]\n${TELEGRAM}[vars.WITNESS_CONFIG.alerts]\ntimezone = "Europe/London"\n` +
+        `[[vars.WITNESS_CONFIG.hosts]]\nid = "trader-1"\n[vars.WITNESS_CONFIG.hosts.calendar]\ntimezone = "America/New_York"\nopen = "09:30"\nclose = "16:00"\n` +
+        `[[vars.WITNESS_CONFIG.hosts.maintenance]]\ndays = ["sat", "sun"]\nfrom = "22:00"\nto = "02:00"\n` +
+        `[[vars.WITNESS_CONFIG.hosts]]\nid = "trader-2"\n[[vars.WITNESS_CONFIG.hosts.maintenance]]\ndays = ["wed"]\nfrom = "06:00"\nto = "07:30"\n`,
+      ["--now", "2026-10-31T12:00:00Z"],
+    );
+    expect(result.code).toBe(0);
+    // New York leaves daylight time that Sunday: the window is 02:00-07:00 UTC, five hours.
+    expect(result.stdout).toContain(
+      "maintenance windows (DARK and STALE are recorded, not paged; still down at the end pages then):\n" +
+        "  trader-1: sat, sun 22:00-02:00 America/New_York (ends the next day); next: Sat 2026-10-31 22:00 EDT to Sun 2026-11-01 02:00 EST = Sun 2026-11-01 02:00 UTC to Sun 2026-11-01 07:00 UTC\n" +
+        "  trader-2: wed 06:00-07:30 Europe/London; next: Wed 2026-11-04 06:00 GMT to Wed 2026-11-04 07:30 GMT = Wed 2026-11-04 06:00 UTC to Wed 2026-11-04 07:30 UTC\n",
+    );
+    const during = await checkConfig(`[vars.WITNESS_CONFIG]\n${TELEGRAM}[[vars.WITNESS_CONFIG.hosts]]\nid = "trader-1"\n[[vars.WITNESS_CONFIG.hosts.maintenance]]\ndays = ["sat"]\nfrom = "10:00"\nto = "14:00"\n`, [
+      "--now",
+      "2026-10-31T12:00:00Z",
+    ]);
+    expect(during.stdout).toContain("  trader-1: sat 10:00-14:00 UTC; next: Sat 2026-10-31 10:00 UTC to Sat 2026-10-31 14:00 UTC = Sat 2026-10-31 10:00 UTC to Sat 2026-10-31 14:00 UTC (now)\n");
+  });
+
+  it.each([
+    ["a maintenance day that is not one", '[[vars.WITNESS_CONFIG.hosts.maintenance]]\ndays = ["weekend"]\nfrom = "22:00"\nto = "02:00"\n', 'check-config: WITNESS_CONFIG.hosts.0.maintenance.0.days.0: use day names "mon", "tue", "wed", "thu", "fri", "sat" or "sun"'],
+    ["a maintenance window that ends when it starts", '[[vars.WITNESS_CONFIG.hosts.maintenance]]\ndays = ["sat"]\nfrom = "22:00"\nto = "22:00"\n', "check-config: WITNESS_CONFIG.hosts.0.maintenance.0.to: equals from, so the window would be empty; set to later than from, or earlier to end the next day"],
+    ["a maintenance window in a zone that does not exist", '[[vars.WITNESS_CONFIG.hosts.maintenance]]\ndays = ["sat"]\nfrom = "22:00"\nto = "02:00"\ntimezone = "Europe/Londn"\n', 'check-config: WITNESS_CONFIG.hosts.0.maintenance.0.timezone: not an IANA time zone; use a name like "America/New_York" or "UTC"'],
+  ])("refuses %s, naming the field", async (_label, extra, message) => {
+    const result = await checkConfig(`[vars.WITNESS_CONFIG]\n${TELEGRAM}[[vars.WITNESS_CONFIG.hosts]]\nid = "trader-1"\n${extra}`);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(message);
+  });
+
   it.each([
     ["a setting of the KV-only judge", "[vars.WITNESS_CONFIG.timing]\nrefreshSeconds = 600\n", "check-config: WITNESS_CONFIG.timing.refreshSeconds: timing.refreshSeconds is no longer used: the monitor object keeps every ping and judges at the deadline; remove it"],
     ["darkAfter shorter than an interval and 10 s", '[[vars.WITNESS_CONFIG.hosts]]\nid = "fast"\ndarkAfterSeconds = 39\n', "check-config: WITNESS_CONFIG.hosts.1.darkAfterSeconds: 39 s would page a live host whose ping is a little late; it must be at least interval + 10 s = 40 s (the default is two missed pings and 15 s: 75 s)"],
