@@ -10,7 +10,7 @@ import { localDay, nextLocalTime } from "../judge/calendar.ts";
 import type { Config, HostConfig } from "../config.ts";
 import { findHost } from "../config.ts";
 import { errorMessage, formatSeconds } from "../format.ts";
-import { type AlertEvent, isProblem } from "../judge/judge.ts";
+import { type AlertEvent, isProblem, isSent } from "../judge/judge.ts";
 import { escapeHtml, renderConfigError } from "../phone/messages.ts";
 import { planHost, planMessages, planNotices, type PlannedMessage } from "../judge/plan.ts";
 import type { PauseCommand, PingBody } from "../protocol.ts";
@@ -245,7 +245,8 @@ export class MonitorCore {
     try {
       events = this.judgeAll(reason, now);
       const delivered = await this.deliver(now);
-      await this.publish(now, events.length > 0);
+      // What a maintenance window held changes nothing readers see (they see what paged).
+      await this.publish(now, events.some(isSent));
       return this.report(reason, events.length, delivered);
     } finally {
       // Re-armed last, even when something above threw: a thrown run is retried by the

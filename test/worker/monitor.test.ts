@@ -433,6 +433,17 @@ describe("maintenance windows, on the monitor's alarm", () => {
     expect(await pages(monitor)).toEqual([expect.stringContaining("(maintenance window ended 14:30 UTC)")]);
   });
 
+  it("a held page is not published: readers see what paged, and the free plan's KV writes are kept", async () => {
+    const monitor = new MonitorHarness({ plan: "free", hosts: [{ id: "alpha", maintenance: [WINDOW] }] });
+    await monitor.ping("alpha", pingAt(T0, 1));
+    await monitor.run(T0 + SECOND, "alarm");
+    const publishedAt = async (now: number) => monitor.with(now, async (core) => core.monitorMeta().lastPublishedAt);
+    expect(await publishedAt(T0 + SECOND)).toBe(T0 + SECOND);
+    await monitor.alarmsUntil(T0 + DARK_ALARM);
+    expect((await monitor.host("alpha", T0 + 2 * MINUTE)).judgement.conditions.dark?.heldAt).toBe(T0 + DARK_ALARM);
+    expect(await publishedAt(T0 + 2 * MINUTE)).toBe(T0 + SECOND);
+  });
+
   it("failing still pages inside a window", async () => {
     const monitor = new MonitorHarness({ hosts: [{ id: "alpha", maintenance: [WINDOW] }] });
     await monitor.ping("alpha", pingAt(T0 + 2 * MINUTE, 1, { files: filesWith(T0 + 2 * MINUTE - 5 * SECOND, "halted") }));
