@@ -20,9 +20,9 @@ function hex(bytes: ArrayBuffer): string {
   return Array.from(new Uint8Array(bytes), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-function unhex(text: string): Uint8Array | null {
+function unhex(text: string): Uint8Array<ArrayBuffer> | null {
   if (!/^(?:[0-9a-f]{2})+$/.test(text)) return null;
-  const bytes = new Uint8Array(text.length / 2);
+  const bytes = new Uint8Array(new ArrayBuffer(text.length / 2));
   for (let index = 0; index < bytes.length; index++) bytes[index] = Number.parseInt(text.slice(index * 2, index * 2 + 2), 16);
   return bytes;
 }
