@@ -116,6 +116,7 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
       lastCronAt: view.meta.lastCronAt,
       alarmAt: view.alarmAt,
       telegram: view.meta.telegram,
+      usage: view.meta.usage,
       undelivered: view.outbox.map(({ id, createdAt, attempts, lastError }) => ({ id, createdAt, attempts, lastError })),
       hosts: config.hosts.map((host) => {
         const state = byId.get(host.id);
