@@ -19,6 +19,7 @@ import {
   startLocalStack,
 } from "../test/support/local-stack.ts";
 import { phoneText } from "../test/support/phone.ts";
+import { signInLink } from "../src/status/session.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dir = join(root, ".wrangler", "witness-demo");
@@ -59,7 +60,14 @@ function isWorkerProblem(line: string): boolean {
   return /✘|\[ERROR\]|exception|^cron: |^telegram: |^monitor: |^webhook: |unexpected error/i.test(line);
 }
 
-function printHelp(stack: LocalStack): void {
+/** The status page's address with a link that signs in for a day, as the bot's /status reply gives it. */
+async function statusPageLink(stack: LocalStack): Promise<string> {
+  // localhost, not 127.0.0.1: browsers keep the page's Secure session cookie for localhost over plain HTTP.
+  const origin = stack.worker.url.replace("127.0.0.1", "localhost");
+  return signInLink(origin, stack.worker.secrets.STATUS_TOKEN, Date.now());
+}
+
+function printHelp(stack: LocalStack, pageLink: string): void {
   const since = "$(date +%s)";
   const heartbeat = rel(join(dataDir, "heartbeat.json"));
   const circuit = rel(join(dataDir, "circuit.json"));
@@ -76,6 +84,8 @@ ${bold("witness is running on this machine")} (no Cloudflare account or Telegram
 
   Worker      ${stack.worker.url}   wrangler dev --local: the monitor object (SQLite) and KV in ${rel(join(dir, "worker", "state"))}
               log: ${rel(join(dir, "worker.log"))}
+  status page ${pageLink}
+              open it in a browser: it signs you in for a day (the bot's /status reply carries the same kind of link)
   Telegram    ${stack.telegram.url}   a stand-in: every message prints here as 📱
   agent       dist/witness-agent.mjs, host ${HOST_ID}, pushes ${heartbeat} and ${circuit} every ${AGENT_EVERY_SECONDS} s
   pipeline    a stand-in that rewrites ${heartbeat} every ${PIPELINE_EVERY_SECONDS} s (keeps its status; paused while ${rel(stopFile)} exists)
@@ -156,7 +166,8 @@ async function main(): Promise<void> {
     },
   });
   const host = stack.host(HOST_ID);
-  printHelp(stack);
+  const pageLink = await statusPageLink(stack);
+  printHelp(stack, pageLink);
 
   let stopping = false;
   const shutdown = async (why: string) => {
@@ -220,7 +231,7 @@ async function main(): Promise<void> {
           break;
         case "h":
         case "?":
-          printHelp(stack);
+          printHelp(stack, pageLink);
           break;
         default:
           break;

@@ -161,6 +161,10 @@ export const RawConfig = z
       })
       .strict()
       .default({ repeatMinutes: 30, timezone: "UTC", digestAt: "08:00" }),
+    /** A page of host names and up or down at /public, for anyone: off unless set. */
+    publicStatus: z.boolean().default(false),
+    /** Up-or-down SVG badges at /badge/<host>.svg, for anyone: off unless set. */
+    publicBadges: z.boolean().default(false),
     defaults: HostSettings.partial().optional(),
     hosts: z.array(z.unknown()).min(1, "declare at least one host under [[vars.WITNESS_CONFIG.hosts]]"),
   })
@@ -190,6 +194,8 @@ export interface Config {
     cronPeriodSeconds: number;
   };
   alerts: { repeatMinutes: number; timezone: string; digestAt: string | null; deadManUrl: string | null };
+  publicStatus: boolean;
+  publicBadges: boolean;
   hosts: HostConfig[];
 }
 
@@ -309,6 +315,8 @@ export function parseConfig(raw: unknown): Config {
       digestAt: top.alerts.digestAt,
       deadManUrl: top.alerts.deadManUrl ?? null,
     },
+    publicStatus: top.publicStatus,
+    publicBadges: top.publicBadges,
     hosts,
   };
 }

@@ -6,36 +6,26 @@
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type Config, ConfigError, findHost } from "../config.ts";
+import { ConfigError, findHost } from "../config.ts";
 import { errorMessage } from "../format.ts";
 import { loadConfig } from "../load-config.ts";
 import { DELIVERY_FAILING_AFTER_MS } from "../monitor/core.ts";
-import { monitorStub, unreachableReason } from "../monitor/stub.ts";
-import { Snapshot } from "../monitor/state.ts";
-import { SNAPSHOT_KEY } from "../monitor/storage.ts";
+import { monitorStub } from "../monitor/stub.ts";
 import { MAX_BODY_BYTES, PingBody, type PingAccepted, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../protocol.ts";
 import { clockSkewSeconds, heartbeatAgeSeconds } from "../judge/records.ts";
-import { deriveHostSecret, timingSafeEqualHex, verifyPing } from "./signature.ts";
+import { signInLink } from "../status/session.ts";
+import { eventsCsv } from "./events-csv.ts";
+import { type AppEnv, callMonitor, RequestError, requireOperator, tokensEqual } from "./http.ts";
+import { deriveHostSecret, verifyPing } from "./signature.ts";
+import { readSnapshot, snapshotLateAfterMs } from "./snapshot.ts";
+import { mountStatusPages } from "./status-pages.ts";
 import { TelegramClient } from "../phone/telegram.ts";
 import { isAllowedChat, TelegramUpdate, updateChatId, WEBHOOK_SECRET_HEADER } from "../phone/webhook.ts";
 
+export { RequestError } from "./http.ts";
+
 export interface RouteDeps {
   now: () => number;
-}
-
-type AppEnv = { Bindings: Env; Variables: { config: Config } };
-
-/** A client's mistake, answered as `{ok: false, error, field?}` with its status. */
-export class RequestError extends HTTPException {
-  readonly error: string;
-  readonly field: string | undefined;
-
-  constructor(status: ContentfulStatusCode, error: string, field?: string) {
-    super(status, { message: error });
-    this.error = error;
-    this.field = field;
-  }
 }
 
 function zodFieldPath(path: readonly PropertyKey[]): string {
@@ -85,16 +75,8 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
   app.get("/v1/health", async (c) => {
     const config = c.get("config");
     const now = deps.now();
-    let snapshot: Snapshot | null = null;
-    try {
-      const text = await c.env.WITNESS_KV.get(SNAPSHOT_KEY);
-      const parsed = text === null ? null : Snapshot.safeParse(JSON.parse(text));
-      snapshot = parsed?.success ? parsed.data : null;
-    } catch (error) {
-      return c.json({ ok: false, error: `KV unavailable: ${errorMessage(error)}` }, 503);
-    }
-    // The monitor republishes every publishSeconds; allow two cron periods and KV's lag more.
-    const lateAfterMs = (config.timing.publishSeconds + 2 * config.timing.cronPeriodSeconds + 60) * 1000;
+    const snapshot = await readSnapshot(c.env);
+    const lateAfterMs = snapshotLateAfterMs(config);
     const problems: string[] = [];
     if (snapshot === null) problems.push("the monitor has not published yet (the cron has not run)");
     else {
@@ -124,7 +106,7 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
 
   app.get("/v1/status", async (c) => {
     const config = c.get("config");
-    await requireStatusToken(c);
+    await requireOperator(c, deps.now());
     const view = await callMonitor(() => monitorStub(c.env).view());
     const now = view.now;
     const byId = new Map(view.hosts.map((state) => [state.hostId, state]));
@@ -134,6 +116,7 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
       lastCronAt: view.meta.lastCronAt,
       alarmAt: view.alarmAt,
       telegram: view.meta.telegram,
+      usage: view.meta.usage,
       undelivered: view.outbox.map(({ id, createdAt, attempts, lastError }) => ({ id, createdAt, attempts, lastError })),
       hosts: config.hosts.map((host) => {
         const state = byId.get(host.id);
@@ -153,18 +136,30 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
     });
   });
 
-  // The history: pages, recoveries, acks, mutes, pauses, with who and when (30 days).
-  app.get("/v1/events", async (c) => {
+  // The history: pages, recoveries, acks, mutes, pauses, with who and when (30 days), as
+  // JSON or, for a spreadsheet, CSV (format=csv or /v1/events.csv).
+  const history = async (c: Context<AppEnv>, format: "json" | "csv") => {
     const config = c.get("config");
-    await requireStatusToken(c);
+    const now = deps.now();
+    await requireOperator(c, now);
     const hostId = c.req.query("host");
     if (hostId !== undefined && findHost(config, hostId) === undefined) throw new RequestError(404, `unknown host "${hostId.slice(0, 64)}"`, "host");
     const sinceText = c.req.query("since");
-    const since = sinceText === undefined ? deps.now() - 86_400_000 : Number(sinceText);
-    if (!Number.isFinite(since)) throw new RequestError(400, "since: send Unix milliseconds", "since");
+    if (sinceText !== undefined && !/^\d{1,16}$/.test(sinceText)) throw new RequestError(400, "since: send Unix milliseconds, e.g. since=" + (now - 86_400_000), "since");
+    const since = sinceText === undefined ? now - 86_400_000 : Number(sinceText);
+    const requested = c.req.query("format") ?? format;
+    if (requested !== "json" && requested !== "csv") throw new RequestError(400, "format: send json or csv", "format");
     const events = await callMonitor(() => monitorStub(c.env).events(hostId === undefined ? { since } : { hostId, since }));
-    return c.json({ ok: true, events });
-  });
+    if (requested === "json") return c.json({ ok: true, events });
+    return c.body(eventsCsv(events), 200, {
+      "content-type": "text/csv; charset=utf-8",
+      "content-disposition": `attachment; filename="witness-events-${new Date(now).toISOString().slice(0, 10)}.csv"`,
+    });
+  };
+  app.get("/v1/events", (c) => history(c, "json"));
+  app.get("/v1/events.csv", (c) => history(c, "csv"));
+
+  mountStatusPages(app, deps);
 
   // Telegram calls this with the secret registered by `npm run telegram:setup`; the
   // header is checked before the body is read, and strangers cost nothing.
@@ -196,7 +191,10 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
         if (update.callback_query !== undefined) await telegram.call("answerCallbackQuery", { callback_query_id: update.callback_query.id, text: "Not allowed." });
         return c.json({ ok: true });
       }
-      const calls = await callMonitor(() => monitorStub(c.env).handleUpdate(update));
+      // The bot's /status reply links to the status page, signed in for a day.
+      const token = c.env.STATUS_TOKEN;
+      const links = token ? { statusPage: await signInLink(new URL(c.req.url).origin, token, deps.now()) } : {};
+      const calls = await callMonitor(() => monitorStub(c.env).handleUpdate(update, links));
       for (const call of calls) {
         const result = await telegram.call(call.method, call.payload);
         if (!result.ok) console.error(`webhook: ${call.method} failed: ${result.error}`);
@@ -208,7 +206,7 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
   // One command proves the deployed path to the phone: curl -X POST -H "Authorization: Bearer $STATUS_TOKEN" <worker>/v1/telegram/test
   app.post("/v1/telegram/test", async (c) => {
     const config = c.get("config");
-    await requireStatusToken(c);
+    await requireOperator(c, deps.now());
     const telegram = new TelegramClient(config.telegram.baseUrl, c.env.TELEGRAM_BOT_TOKEN);
     const result = await telegram.sendMessage(
       config.telegram.chatId,
@@ -221,22 +219,6 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
   });
 
   return app;
-}
-
-async function requireStatusToken(c: Context<AppEnv>): Promise<void> {
-  const given = c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? "";
-  if (!c.env.STATUS_TOKEN || !(await tokensEqual(given, c.env.STATUS_TOKEN))) {
-    throw new RequestError(401, "send Authorization: Bearer <STATUS_TOKEN>");
-  }
-}
-
-/** Compares bearer tokens in constant time by comparing their digests. */
-async function tokensEqual(a: string, b: string): Promise<boolean> {
-  const digest = async (text: string) =>
-    Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))), (byte) =>
-      byte.toString(16).padStart(2, "0"),
-    ).join("");
-  return timingSafeEqualHex(await digest(a), await digest(b));
 }
 
 async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response> {
@@ -304,17 +286,4 @@ async function handlePing(c: Context<AppEnv>, deps: RouteDeps): Promise<Response
   }
   const body: PingAccepted = { ok: true, serverTime: outcome.serverTime, commands: outcome.commands };
   return c.json(body, 200);
-}
-
-/**
- * Calls the monitor object. When it cannot be reached (a daily quota ran out, an
- * overload) the caller gets a 503 naming why, never a 500, and nothing else is tried.
- */
-async function callMonitor<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof RequestError) throw error;
-    throw new RequestError(503, `witness monitor unavailable, retry later: ${unreachableReason(error)}`);
-  }
 }

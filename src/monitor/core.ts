@@ -19,7 +19,7 @@ import { recordFromPing } from "../judge/records.ts";
 import { hostDueAt } from "../judge/schedule.ts";
 import { type CallResult, type Fetch, isChatProblem, plainText, TelegramClient } from "../phone/telegram.ts";
 import { emptyHostState, MonitorStorage, publishSnapshot, type SnapshotKv } from "./storage.ts";
-import { type AgentSeen, type HostState, type MonitorMeta, newMonitorMeta, type OutboxMessage, type Snapshot } from "./state.ts";
+import { type AgentSeen, type DailyUsage, type HostState, type MonitorMeta, newMonitorMeta, type OutboxMessage, type Snapshot } from "./state.ts";
 
 /** Hosts due within this of each other are judged in one run, so they share one page. */
 export const BATCH_MS = 1000;
@@ -88,6 +88,8 @@ export class MonitorCore {
   private firstRun = false;
   /** When each host next needs judging (derived, never stored: recomputed on load). */
   private readonly dueAt = new Map<string, number | null>();
+  /** Storage's row counters as last folded into today's usage. */
+  private rowsCounted = { written: 0, read: 0 };
   /** The alarm as last set or read; null when none is armed. */
   private armedAt: number | null = null;
   /** Whether a run has judged every host since this core was built from storage. */
@@ -98,6 +100,7 @@ export class MonitorCore {
   constructor(deps: MonitorDeps) {
     this.deps = deps;
     this.storage = deps.storage;
+    this.rowsCounted = { written: this.storage.rowsWritten, read: this.storage.rowsRead };
     const now = deps.now();
     this.storage.migrate();
     const meta = this.storage.loadMeta();
@@ -134,6 +137,35 @@ export class MonitorCore {
 
   private get config(): Config {
     return this.deps.config;
+  }
+
+  /** Writes the meta row with today's usage brought up to date. */
+  private saveMeta(): void {
+    this.usageToday(this.deps.now());
+    this.storage.putMeta(this.meta);
+  }
+
+  /**
+   * Today's usage, with the rows storage counted since the last look folded in. A new
+   * UTC day starts from zero, as Cloudflare's daily quotas do.
+   */
+  private usageToday(now: number): DailyUsage {
+    const date = new Date(now).toISOString().slice(0, 10);
+    const current = this.meta.usage;
+    const usage: DailyUsage =
+      current !== null && current.date === date ? { ...current } : { date, requests: 0, alarms: 0, rowsWritten: 0, rowsRead: 0, kvWrites: 0 };
+    usage.rowsWritten += this.storage.rowsWritten - this.rowsCounted.written;
+    usage.rowsRead += this.storage.rowsRead - this.rowsCounted.read;
+    this.rowsCounted = { written: this.storage.rowsWritten, read: this.storage.rowsRead };
+    this.meta = { ...this.meta, usage };
+    return usage;
+  }
+
+  /** Counts one Durable Object request (an RPC call, or an alarm, which Cloudflare bills as one). */
+  countRequest(kind: "call" | "alarm"): void {
+    const usage = this.usageToday(this.deps.now());
+    usage.requests += 1;
+    if (kind === "alarm") usage.alarms += 1;
   }
 
   /** Reads the armed alarm once after start (storage may have one from before an eviction). */
@@ -301,7 +333,7 @@ export class MonitorCore {
       this.enqueue(messages, now);
       this.recordEvents(events, now);
       if (prune) this.storage.pruneHistory(now);
-      this.storage.putMeta(this.meta);
+      this.saveMeta();
     });
     this.firstRun = false;
     this.judgedAllSinceStart = true;
@@ -323,7 +355,7 @@ export class MonitorCore {
     const cronWasVisiting = this.meta.lastCronAt !== null && lastHeard - this.meta.lastCronAt <= 2 * cronPeriodMs;
     if (this.firstRun || now - lastHeard <= DEAF_AFTER_CRON_PERIODS * cronPeriodMs || !cronWasVisiting) return null;
     this.meta = { ...this.meta, listeningSince: now, lastAwakeAt: now };
-    this.storage.putMeta(this.meta);
+    this.saveMeta();
     for (const host of this.config.hosts) this.refreshDue(host, now);
     return (
       `⚠️ <b>witness</b> could not be reached for ${formatSeconds((now - lastHeard) / 1000)} (since ${new Date(lastHeard).toISOString().replace(".000Z", "Z")}; ` +
@@ -498,7 +530,7 @@ export class MonitorCore {
         this.meta = { ...this.meta, telegram: { lastDeliveredAt: now, permanentError: null, failingSince: null } };
         this.deps.transaction(() => {
           this.storage.deleteOutbox(message.id);
-          this.storage.putMeta(this.meta);
+          this.saveMeta();
         });
         continue;
       }
@@ -517,7 +549,7 @@ export class MonitorCore {
   ): Promise<CallResult> {
     this.meta = { ...this.meta, migratedChatId: newChatId };
     this.deps.transaction(() => {
-      this.storage.putMeta(this.meta);
+      this.saveMeta();
       this.storage.record({ at: now, hostId: null, type: "chat_migrated", kind: null, detail: `chat ${this.config.telegram.chatId} is now ${newChatId}`, by: null });
     });
     const notice = await telegram.sendMessage(
@@ -543,7 +575,7 @@ export class MonitorCore {
     };
     this.deps.transaction(() => {
       this.storage.updateOutbox(failed);
-      this.storage.putMeta(this.meta);
+      this.saveMeta();
     });
   }
 
@@ -581,8 +613,9 @@ export class MonitorCore {
     if (!due && !changedNow) return;
     try {
       await publishSnapshot(this.deps.kv, snapshot);
+      this.usageToday(now).kvWrites += 1;
       this.meta = { ...this.meta, lastPublishedAt: now, publishedFingerprint: fingerprint };
-      this.storage.putMeta(this.meta);
+      this.saveMeta();
     } catch (error) {
       // Readers see an older snapshot; judging does not depend on KV.
       console.error(`monitor: could not publish the snapshot to KV: ${errorMessage(error)}`);
@@ -604,6 +637,7 @@ export class MonitorCore {
   }
 
   monitorMeta(): MonitorMeta {
+    this.usageToday(this.deps.now());
     return this.meta;
   }
 
@@ -641,7 +675,7 @@ export class MonitorCore {
     return this.storage.markUpdate(updateId, this.deps.now());
   }
 
-  events(options: { hostId?: string; since: number }): ReturnType<MonitorStorage["events"]> {
+  events(options: { hostId?: string; since: number; limit?: number }): ReturnType<MonitorStorage["events"]> {
     return this.storage.events(options);
   }
 
@@ -652,7 +686,7 @@ export class MonitorCore {
     this.meta = { ...this.meta, configErrorPaged: message };
     this.deps.transaction(() => {
       this.enqueue([{ text: renderConfigError(message) }], now);
-      this.storage.putMeta(this.meta);
+      this.saveMeta();
     });
     await this.deliver(now);
   }

@@ -7,7 +7,7 @@ import { loadConfig, telegramTargetFromRaw } from "../load-config.ts";
 import { renderConfigError } from "../phone/messages.ts";
 import type { PingBody } from "../protocol.ts";
 import { TelegramClient } from "../phone/telegram.ts";
-import { handleUpdate, type TelegramCall, type TelegramUpdate } from "../phone/webhook.ts";
+import { handleUpdate, type TelegramCall, type TelegramUpdate, type UpdateLinks } from "../phone/webhook.ts";
 import { type ClockOutcome, MonitorCore, type PingOutcome, type RunReport } from "./core.ts";
 import { type HistoryEvent, type HostState, type MonitorMeta, newMonitorMeta, type OutboxMessage } from "./state.ts";
 import { MonitorStorage } from "./storage.ts";
@@ -21,6 +21,20 @@ export interface MonitorView {
   meta: MonitorMeta;
   outbox: OutboxMessage[];
   alarmAt: number | null;
+}
+
+/** A history query: one host or all, since Worker ms, at most `limit` of the newest. */
+export interface EventQuery {
+  hostId?: string;
+  since: number;
+  limit?: number;
+}
+
+/** Events the status page reads at most (its log and the timeline's spans). */
+const DASHBOARD_EVENTS = 2000;
+
+function viewOf(core: MonitorCore): MonitorView {
+  return { now: Date.now(), hosts: [...core.allHosts().values()], meta: core.monitorMeta(), outbox: core.outbox(), alarmAt: core.alarmAt() };
 }
 
 export class Monitor extends DurableObject<Env> {
@@ -71,16 +85,24 @@ export class Monitor extends DurableObject<Env> {
     return this.core;
   }
 
+  /** The core for one request, counted in today's usage. */
+  private called(): MonitorCore {
+    const core = this.monitor();
+    core.countRequest("call");
+    return core;
+  }
+
   async acceptPing(hostId: string, body: PingBody, sentAt: number): Promise<PingOutcome> {
-    return this.monitor().acceptPing({ hostId, body, sentAt });
+    return this.called().acceptPing({ hostId, body, sentAt });
   }
 
   async refuseForClock(hostId: string, body: PingBody, sentAt: number): Promise<ClockOutcome> {
-    return this.monitor().refuseForClock({ hostId, body, sentAt });
+    return this.called().refuseForClock({ hostId, body, sentAt });
   }
 
   override async alarm(): Promise<void> {
     if (this.core === null) return;
+    this.core.countRequest("alarm");
     const report = await this.core.run("alarm");
     if (report.events > 0 || report.delivered > 0) {
       console.log(`monitor alarm: ${report.events} event(s), ${report.delivered} delivered, ${report.undelivered} waiting`);
@@ -89,24 +111,29 @@ export class Monitor extends DurableObject<Env> {
 
   /** The cron's visit: judge anything overdue, repair the alarm, report for health and the dead-man URL. */
   async check(): Promise<RunReport & { repaired: boolean }> {
-    const core = this.monitor();
+    const core = this.called();
     const report = await core.run("cron");
     const alarm = await core.verifyAlarm();
     return { ...report, alarmAt: alarm.alarmAt, repaired: alarm.repaired };
   }
 
-  async handleUpdate(update: TelegramUpdate): Promise<TelegramCall[]> {
-    const core = this.monitor();
-    return handleUpdate(update, loadConfig(this.env.WITNESS_CONFIG), core, Date.now());
+  async handleUpdate(update: TelegramUpdate, links: UpdateLinks = {}): Promise<TelegramCall[]> {
+    const core = this.called();
+    return handleUpdate(update, loadConfig(this.env.WITNESS_CONFIG), core, Date.now(), links);
   }
 
   view(): MonitorView {
-    const core = this.monitor();
-    return { now: Date.now(), hosts: [...core.allHosts().values()], meta: core.monitorMeta(), outbox: core.outbox(), alarmAt: core.alarmAt() };
+    return viewOf(this.called());
   }
 
-  events(query: { hostId?: string; since: number }): HistoryEvent[] {
-    return this.monitor().events(query);
+  events(query: EventQuery): HistoryEvent[] {
+    return this.called().events(query);
+  }
+
+  /** What the status page shows, in one request: the view and the history since `since`. */
+  dashboard(since: number): MonitorView & { events: HistoryEvent[] } {
+    const core = this.called();
+    return { ...viewOf(core), events: core.events({ since, limit: DASHBOARD_EVENTS }) };
   }
 
   /** Pages an invalid configuration once; works without a valid config (only the telegram section). */

@@ -94,6 +94,22 @@ export const OutboxMessage = z.object({
 });
 export type OutboxMessage = z.infer<typeof OutboxMessage>;
 
+/**
+ * Today's platform usage as the monitor counts it (a UTC day, as Cloudflare's free
+ * quotas reset). Kept in the meta row, which every run writes anyway, so counting costs
+ * no write of its own; what came after the last run's write is lost with an eviction.
+ */
+export const DailyUsage = z.object({
+  date: z.string(),
+  /** Durable Object requests: pings, cron visits, webhook updates, reads, and alarms. */
+  requests: z.number(),
+  alarms: z.number(),
+  rowsWritten: z.number(),
+  rowsRead: z.number(),
+  kvWrites: z.number(),
+});
+export type DailyUsage = z.infer<typeof DailyUsage>;
+
 /** The monitor's own state: one row. */
 export const MonitorMeta = z.object({
   /** When this monitor first ran: hosts that never pinged count their silence from here. */
@@ -124,6 +140,7 @@ export const MonitorMeta = z.object({
   prunedDate: z.string().nullable().default(null),
   lastPublishedAt: z.number().nullable(),
   publishedFingerprint: z.string().nullable(),
+  usage: DailyUsage.nullable().default(null),
 });
 export type MonitorMeta = z.infer<typeof MonitorMeta>;
 
@@ -143,6 +160,7 @@ export function newMonitorMeta(now: number): MonitorMeta {
     prunedDate: null,
     lastPublishedAt: null,
     publishedFingerprint: null,
+    usage: null,
   };
 }
 

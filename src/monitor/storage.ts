@@ -48,6 +48,8 @@ export const DEGRADED_KEY = "degraded-notice";
 
 const HISTORY_DAYS = 30;
 const MAX_SEEN_UPDATES = 500;
+/** Events one history read returns at most (30 days of a few hosts is far fewer). */
+const MAX_EVENTS_READ = 10_000;
 
 const StoredHost = z.object({
   record: PingRecord.nullable(),
@@ -211,14 +213,16 @@ export class MonitorStorage {
     );
   }
 
+  /** The newest `limit` events since `since` (one host or all), oldest first. */
   events(options: { hostId?: string; since: number; limit?: number }): HistoryEvent[] {
+    const limit = options.limit ?? MAX_EVENTS_READ;
     const rows = this.run<{ at: number; host_id: string | null; type: string; kind: string | null; detail: string; by: string | null }>(
       options.hostId === undefined
-        ? "SELECT at, host_id, type, kind, detail, by FROM events WHERE at >= ? ORDER BY id LIMIT ?"
-        : "SELECT at, host_id, type, kind, detail, by FROM events WHERE at >= ? AND host_id = ? ORDER BY id LIMIT ?",
-      ...(options.hostId === undefined ? [options.since, options.limit ?? 10_000] : [options.since, options.hostId, options.limit ?? 10_000]),
+        ? "SELECT at, host_id, type, kind, detail, by FROM events WHERE at >= ? ORDER BY id DESC LIMIT ?"
+        : "SELECT at, host_id, type, kind, detail, by FROM events WHERE at >= ? AND host_id = ? ORDER BY id DESC LIMIT ?",
+      ...(options.hostId === undefined ? [options.since, limit] : [options.since, options.hostId, limit]),
     );
-    return rows.map((row) => ({ at: row.at, hostId: row.host_id, type: row.type, kind: row.kind, detail: row.detail, by: row.by }));
+    return rows.reverse().map((row) => ({ at: row.at, hostId: row.host_id, type: row.type, kind: row.kind, detail: row.detail, by: row.by }));
   }
 
   pruneHistory(now: number): void {

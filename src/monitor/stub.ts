@@ -1,9 +1,9 @@
 // How the edge and the cron reach the one monitor object.
 import { errorMessage } from "../format.ts";
-import type { TelegramCall, TelegramUpdate } from "../phone/webhook.ts";
+import type { TelegramCall, TelegramUpdate, UpdateLinks } from "../phone/webhook.ts";
 import type { PingBody } from "../protocol.ts";
 import type { ClockOutcome, PingOutcome, RunReport } from "./core.ts";
-import { MONITOR_NAME, type MonitorView } from "./object.ts";
+import { type EventQuery, MONITOR_NAME, type MonitorView } from "./object.ts";
 import type { HistoryEvent } from "./state.ts";
 
 /** The monitor's RPC methods as the edge calls them: plain data in, plain data out. */
@@ -11,9 +11,10 @@ export interface MonitorRpc {
   acceptPing(hostId: string, body: PingBody, sentAt: number): Promise<PingOutcome>;
   refuseForClock(hostId: string, body: PingBody, sentAt: number): Promise<ClockOutcome>;
   check(): Promise<RunReport & { repaired: boolean }>;
-  handleUpdate(update: TelegramUpdate): Promise<TelegramCall[]>;
+  handleUpdate(update: TelegramUpdate, links?: UpdateLinks): Promise<TelegramCall[]>;
   view(): Promise<MonitorView>;
-  events(query: { hostId?: string; since: number }): Promise<HistoryEvent[]>;
+  events(query: EventQuery): Promise<HistoryEvent[]>;
+  dashboard(since: number): Promise<MonitorView & { events: HistoryEvent[] }>;
   pageConfigError(message: string): Promise<boolean>;
 }
 

@@ -56,6 +56,7 @@ export interface WebhookContext {
   now: number;
   /** Calls to make once the update's effect is recorded. */
   calls: TelegramCall[];
+  links: UpdateLinks;
 }
 
 function who(user: z.infer<typeof User>): string {
@@ -83,10 +84,16 @@ export function updateChatId(update: TelegramUpdate): number | undefined {
   return update.message?.chat.id ?? update.callback_query?.message?.chat.id;
 }
 
+/** Links the edge makes for a reply (it knows the Worker's address and holds STATUS_TOKEN). */
+export interface UpdateLinks {
+  /** A link to the status page that signs its opener in for a day. */
+  statusPage?: string;
+}
+
 /** Handles one validated update from an allowed chat, once; returns the calls to make. */
-export async function handleUpdate(update: TelegramUpdate, config: Config, monitor: MonitorCore, now: number): Promise<TelegramCall[]> {
+export async function handleUpdate(update: TelegramUpdate, config: Config, monitor: MonitorCore, now: number, links: UpdateLinks = {}): Promise<TelegramCall[]> {
   if (!monitor.markUpdate(update.update_id)) return [];
-  const context: WebhookContext = { config, monitor, now, calls: [] };
+  const context: WebhookContext = { config, monitor, now, calls: [], links };
   if (update.message?.text !== undefined) {
     const { chat, text, from } = update.message;
     const replies = await runCommand(text, from ? who(from) : "someone", { chatId: chat.id, userId: from?.id ?? null }, context);
@@ -472,7 +479,7 @@ function age(seconds: number | null): string {
 
 function statusTexts(context: WebhookContext, only: HostConfig | undefined): string[] {
   const hosts = only ? [only] : context.config.hosts;
-  return renderStatus(hosts, context.monitor.allHosts(), context.monitor.monitorMeta(), context.monitor.outbox(), context.now, context.config);
+  return renderStatus(hosts, context.monitor.allHosts(), context.monitor.monitorMeta(), context.monitor.outbox(), context.now, context.config, context.links.statusPage);
 }
 
 /** /status as the phone shows it: a few short lines per host, split at Telegram's limit. */
@@ -483,6 +490,7 @@ export function renderStatus(
   outbox: readonly OutboxMessage[],
   now: number,
   config: Pick<Config, "alerts">,
+  statusPage?: string,
 ): string[] {
   const blocks = hosts.map((host) => {
     const state = states.get(host.id);
@@ -521,5 +529,6 @@ export function renderStatus(
   });
   const cron = meta.lastCronAt === null ? "cron has not run yet" : `cron last ran ${age((now - meta.lastCronAt) / 1000)} ago`;
   const delivery = meta.telegram.permanentError !== null ? `; ⚠️ pages cannot be delivered: ${escapeHtml(meta.telegram.permanentError)}` : outbox.length > 0 ? `; ${outbox.length} page(s) waiting` : "";
-  return splitLines("<b>witness status</b>", [...blocks, `${cron}${delivery}`]);
+  const link = statusPage === undefined ? [] : [`🔗 <a href="${escapeHtml(statusPage)}">Status page</a> (this link signs you in for a day)`];
+  return splitLines("<b>witness status</b>", [...blocks, `${cron}${delivery}`, ...link]);
 }
