@@ -6,7 +6,7 @@ import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { findHost } from "../config.ts";
 import { monitorStub } from "../monitor/stub.ts";
-import { renderDashboard, renderSignIn, TIMELINE_DAYS } from "../status/page.tsx";
+import { maintenanceOf, renderDashboard, renderSignIn, TIMELINE_DAYS } from "../status/page.tsx";
 import { publicState, renderBadge, renderPublic } from "../status/public.tsx";
 import { FORM_SESSION_MS, SESSION_COOKIE, signPass, verifyPass } from "../status/session.ts";
 import { type AppEnv, callMonitor, operatorUntil, tokensEqual } from "./http.ts";
@@ -42,7 +42,7 @@ export function mountStatusPages(app: Hono<AppEnv>, deps: { now: () => number })
     if (until === null) return html(c, renderSignIn(c.env.STATUS_TOKEN ? null : "STATUS_TOKEN is not set on this Worker: wrangler secret put STATUS_TOKEN"), 401);
     const config = c.get("config");
     const view = await callMonitor(() => monitorStub(c.env).dashboard(now - TIMELINE_DAYS * 86_400_000));
-    return html(c, renderDashboard({ config, view, signedInUntil: Number.isFinite(until) ? until : null, maintenance: () => [] }));
+    return html(c, renderDashboard({ config, view, signedInUntil: Number.isFinite(until) ? until : null, maintenance: maintenanceOf(config) }));
   });
 
   // The bot's link. The cookie is set on a page that then moves on by itself: a

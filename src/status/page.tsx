@@ -8,6 +8,7 @@ import { computeBudget, QUOTAS, type Resource } from "../budget.ts";
 import type { Config, HostConfig } from "../config.ts";
 import { formatSeconds } from "../format.ts";
 import { type ConditionKind, incidentId } from "../judge/judge.ts";
+import { type MaintenanceSpan, maintenanceSpans } from "../judge/maintenance.ts";
 import { clockSkewSeconds, heartbeatAgeSeconds } from "../judge/records.ts";
 import type { MonitorView } from "../monitor/object.ts";
 import type { HistoryEvent, HostState } from "../monitor/state.ts";
@@ -21,11 +22,9 @@ const DAY_MS = 86_400_000;
 /** Events the log lists; all 30 days are in the CSV. */
 const LOG_ROWS = 100;
 
-export interface MaintenanceSpan {
-  from: number;
-  to: number;
-  source: "config" | "phone";
-  by?: string;
+/** The maintenance windows a timeline shades: the host's configured ones and those set from the phone. */
+export function maintenanceOf(config: Pick<Config, "alerts">): DashboardInput["maintenance"] {
+  return (host, state, from, to) => maintenanceSpans(host, config, state?.operator ?? { maintenance: [] }, from, to);
 }
 
 export interface DashboardInput {

@@ -8,13 +8,13 @@ import { eventsCsv } from "../../src/edge/events-csv.ts";
 import type { MonitorView } from "../../src/monitor/object.ts";
 import type { HistoryEvent, HostState, Snapshot } from "../../src/monitor/state.ts";
 import { SNAPSHOT_KEY } from "../../src/monitor/storage.ts";
-import { renderDashboard, TIMELINE_DAYS } from "../../src/status/page.tsx";
+import { maintenanceOf, renderDashboard, TIMELINE_DAYS } from "../../src/status/page.tsx";
 import { renderBadge } from "../../src/status/public.tsx";
 import { LINK_MS, SESSION_COOKIE, signInLink, signPass, verifyPass } from "../../src/status/session.ts";
 import { hostSpans } from "../../src/status/timeline.ts";
 import { filesWith, MINUTE, prefixedKv, T0, type TestConfigInput, type TestEnv, testEnv } from "./helpers.ts";
 import { MonitorHarness } from "./monitor-harness.ts";
-import { harnessAgent, makeUpdate, postUpdate, telegramCalls, textOf } from "./telegram-builders.ts";
+import { harnessAgent, makeUpdate, postUpdate, say, telegramCalls, textOf } from "./telegram-builders.ts";
 import { env } from "cloudflare:workers";
 
 const SECOND = 1000;
@@ -92,6 +92,17 @@ describe("the status page, drawn from the monitor's history", () => {
     const log = [...html.matchAll(/<li data-type="(\w+)">/g)].map((match) => match[1]);
     expect(log[0]).toBe("recovery");
     expect(log.at(-1)).toBe("alert");
+  });
+
+  it("shades each maintenance window on the week's timeline, configured and set from the phone, with who set it", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha", maintenance: [{ days: ["sat"], from: "22:00", to: "02:00", timezone: "UTC" }] }] });
+    await harnessAgent(monitor, "alpha")(T0);
+    await say(monitor, "/maintenance alpha 2h", T0 + MINUTE);
+    const now = T0 + 3 * HOUR;
+    const html = renderDashboard({ config: monitor.config, view: await dashboardOf(monitor, now), signedInUntil: null, maintenance: maintenanceOf(monitor.config) });
+    const shaded = [...card(html, "alpha").body.matchAll(/class="maintenance"><title>([^<]*)<\/title>/g)].map((match) => match[1]);
+    // The week before Tue 2026-11-24 17:00 UTC: Saturday night 2026-11-21, then the phone's two hours.
+    expect(shaded).toEqual(["maintenance 21 Nov, 22:00 UTC to 22 Nov, 02:00 UTC", "maintenance 24 Nov, 14:01 UTC to 24 Nov, 16:01 UTC (@ann)"]);
   });
 
   it("escapes everything the host sends: a heartbeat status of markup is shown as text", async () => {
