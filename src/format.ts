@@ -14,6 +14,11 @@ export function utcClock(ms: number): string {
   return `${new Date(ms).toISOString().slice(11, 16)} UTC`;
 }
 
+/** A moment for the chat, seen from `now`: "HH:MM UTC", with the date unless it is within the next day. */
+export function utcMoment(ms: number, now: number): string {
+  return ms >= now && ms - now < 86_400_000 ? utcClock(ms) : `${new Date(ms).toISOString().slice(0, 10)} ${utcClock(ms)}`;
+}
+
 /** An error's message, for a log line or an answer. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -5,7 +5,7 @@
 // it computed (see schedule.ts) comes due (only time passed).
 import { z } from "zod";
 import { localDay, sessionOpenedAt } from "./calendar.ts";
-import { formatSeconds, utcClock } from "../format.ts";
+import { formatSeconds, utcClock, utcMoment } from "../format.ts";
 import type { Config, HostConfig } from "../config.ts";
 import type { ActiveMaintenance } from "./maintenance.ts";
 import { clockSkewSeconds, heartbeatAgeAtPingSeconds, heartbeatAgeSeconds, isSkewed, type PingRecord, skewClearSeconds } from "./records.ts";
@@ -385,7 +385,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
       if (state.pagedAt === null && state.heldAt === undefined) {
         changed = true;
         state.heldAt = now;
-        events.push(event("held", ` (maintenance until ${utcClock(window.until)})`));
+        events.push(event("held", ` (maintenance until ${utcMoment(window.until, now)})`));
       }
       conditions[kind] = state;
       continue;

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { type Config, type HostConfig, findHost } from "../config.ts";
 import { commandDeadlineMs } from "../judge/follow-ups.ts";
 import { CONDITIONS, incidentId } from "../judge/judge.ts";
-import { formatSeconds, utcClock } from "../format.ts";
+import { formatSeconds, utcClock, utcMoment } from "../format.ts";
 import { escapeHtml, splitLines } from "./messages.ts";
 import type { MonitorCore } from "../monitor/core.ts";
 import type { HistoryEvent, HostState, MonitorMeta, OutboxMessage, StoredCommand } from "../monitor/state.ts";
@@ -249,11 +249,6 @@ async function unmute(host: HostConfig, by: string, context: WebhookContext): Pr
   // Ending the mute now lets the monitor announce it, like an expiry.
   await context.monitor.saveOperatorChange({ ...state, operator: { ...state.operator, mutedUntil: context.now } }, [history(context, host.id, "unmute", by, "")]);
   return `🔔 <b>${escapeHtml(host.id)}</b> unmuted.`;
-}
-
-/** A Worker-clock moment for the chat: "HH:MM UTC", with the date when it is not within the next day. */
-function utcMoment(ms: number, now: number): string {
-  return ms - now < 86_400_000 && ms >= now ? utcClock(ms) : `${new Date(ms).toISOString().slice(0, 10)} ${utcClock(ms)}`;
 }
 
 type PhoneWindow = HostState["operator"]["maintenance"][number];

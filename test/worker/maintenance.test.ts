@@ -276,6 +276,13 @@ describe("the judge in a maintenance window", () => {
     expect(judge.at(windowUntil - 1, last)).toEqual([]);
   });
 
+  it("a window ending days later is dated in what the history records", () => {
+    const judge = new Judge({ hosts: [{ id: "alpha" }] });
+    judge.phone = [{ from: T0, until: T0 + 3 * 24 * HOUR, by: "@ann" }];
+    judge.at(T0, last);
+    expect(judge.at(T0 + 76 * SECOND, last)).toEqual(["🛠 <b>alpha</b> DARK held, not paged: no ping for 76 s (dark after 75 s) (maintenance until 2026-11-27 14:00 UTC)"]);
+  });
+
   it("still dark at the window's end: pages at once, saying the window ended; then repeats as usual", () => {
     const judge = inWindow();
     judge.at(T0, last);
