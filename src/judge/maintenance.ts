@@ -7,6 +7,7 @@
 // setting the time from the local midnight: a time skipped by the spring-forward jump is
 // moved forward by the gap (02:30 in New York on 2026-03-08 is 03:30 EDT), and a time
 // repeated by the fall-back is its first occurrence (01:30 on 2026-11-01 is 01:30 EDT).
+// A window lying wholly inside the skipped hour (02:30-03:00) does not happen that day.
 import { DateTime } from "luxon";
 import type { Config, HostConfig, MaintenanceWindow, Weekday } from "../config.ts";
 import type { OperatorState } from "../monitor/state.ts";

@@ -97,6 +97,11 @@ describe("weekly windows from the config, 1 ms either side of each edge", () => 
     // 02:30 on 2026-03-08 does not exist: the window opens at 03:30 EDT (07:30Z).
     ["spring: from the skipped 02:30, 1 ms before 03:30 EDT", sundayAt("02:30", "04:00"), shift("2026-03-08T07:30:00.000Z", -1), null],
     ["spring: from the skipped 02:30, at 03:30 EDT", sundayAt("02:30", "04:00"), "2026-03-08T07:30:00.000Z", "2026-03-08T08:00:00.000Z"],
+    // Both ends skipped: shifted alike, the window keeps its length (03:15-03:45 EDT).
+    ["spring: 02:15-02:45, both skipped, at 03:15 EDT", sundayAt("02:15", "02:45"), "2026-03-08T07:15:00.000Z", "2026-03-08T07:45:00.000Z"],
+    // 02:30-03:00 would run from 03:30 to 03:00 EDT: it does not happen that day.
+    ["spring: 02:30-03:00, only in the skipped hour, does not happen", sundayAt("02:30", "03:00"), "2026-03-08T07:00:00.000Z", null],
+    ["spring: 02:30-03:00, the next Sunday as usual", sundayAt("02:30", "03:00"), "2026-03-15T06:30:00.000Z", "2026-03-15T07:00:00.000Z"],
     // 01:30 on 2026-11-01 happens twice: an edge there is always the first one (EDT, 05:30Z).
     ["fall: from the repeated 01:30, 1 ms before the first", sundayAt("01:30", "03:00"), shift("2026-11-01T05:30:00.000Z", -1), null],
     ["fall: from the repeated 01:30, at the first", sundayAt("01:30", "03:00"), "2026-11-01T05:30:00.000Z", "2026-11-01T08:00:00.000Z"],
