@@ -60,14 +60,15 @@ export interface OperatorView {
 }
 
 /**
- * "held": a condition opened in a maintenance window; "cleared": a held one went away
- * inside it. Both are recorded in the history and never sent.
+ * "held": a condition opened in a maintenance window; "silenced": one that would have
+ * paged while the host was muted; "cleared": either went away unsent. All three are
+ * recorded in the history (the status page draws them) and never sent.
  */
-export type AlertEventType = "alert" | "repeat" | "reminder" | "recovery" | "held" | "cleared";
+export type AlertEventType = "alert" | "repeat" | "reminder" | "recovery" | "held" | "silenced" | "cleared";
 
-/** Whether the event goes to the phone (held and cleared are history only). */
+/** Whether the event goes to the phone (held, silenced and cleared are history only). */
 export function isSent(event: Pick<AlertEvent, "type">): boolean {
-  return event.type !== "held" && event.type !== "cleared";
+  return event.type !== "held" && event.type !== "silenced" && event.type !== "cleared";
 }
 
 /** Whether the event is a problem paged now: counted as a page, and given buttons. */
@@ -336,7 +337,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
         changed = true;
         // An unconfirmed condition that went away was never an incident: drop it quietly.
         // One held by a maintenance window was: its end is recorded, not sent.
-        const type = before.pagedAt !== null ? (muted ? null : "recovery") : before.heldAt !== undefined ? "cleared" : null;
+        const type = before.pagedAt !== null ? (muted ? "cleared" : "recovery") : before.heldAt !== undefined ? "cleared" : null;
         if (type !== null) {
           events.push({
             hostId: host.id,
@@ -402,7 +403,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
       if (ended.pagedAt === null) {
         ended.pagedAt = now;
         ended.lastSentAt = now;
-        if (!muted) events.push(event("alert", suffix));
+        events.push(event(muted ? "silenced" : "alert", suffix));
       } else if (!muted && !operator.acked.includes(id)) {
         ended.lastSentAt = now;
         events.push(event("repeat", suffix));
@@ -416,7 +417,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
         changed = true;
         state.pagedAt = now;
         state.lastSentAt = now;
-        if (!muted) events.push(event("alert"));
+        events.push(event(muted ? "silenced" : "alert"));
       }
     } else if (!muted) {
       // A paused circuit is reminded daily even once acknowledged: an ack at 3 AM is how

@@ -16,7 +16,7 @@ const LABEL: Record<ConditionKind, string> = {
   skewed: "CLOCK SKEW",
 };
 
-const ICON: Record<AlertEventType, string> = { alert: "🔴", repeat: "🔁", reminder: "⏸️", recovery: "✅", held: "🛠", cleared: "🛠" };
+const ICON: Record<AlertEventType, string> = { alert: "🔴", repeat: "🔁", reminder: "⏸️", recovery: "✅", held: "🛠", silenced: "🔕", cleared: "🛠" };
 
 export function escapeHtml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -43,8 +43,10 @@ export function eventLine(event: AlertEvent): string {
     // Never sent (renderTick drops them); worded for the history and for tests.
     case "held":
       return `${ICON.held} ${host} ${label} held, not paged: ${detail}`;
+    case "silenced":
+      return `${ICON.silenced} ${host} ${label} while muted, not paged: ${detail}`;
     case "cleared":
-      return `${ICON.cleared} ${host} ${label} over in maintenance after ${duration(event.durationMs ?? 0)}: ${detail}`;
+      return `${ICON.cleared} ${host} ${label} over unsent (muted or in maintenance) after ${duration(event.durationMs ?? 0)}: ${detail}`;
   }
 }
 

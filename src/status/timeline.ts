@@ -1,6 +1,6 @@
 // A host's last days as spans of trouble, from the monitor's history: an incident opens
-// with its page (or, in a maintenance window, when it was held back) and closes with its
-// recovery. Pure, so the page only draws what this decides.
+// with its page (or when a maintenance window held it back, or a mute silenced it) and
+// closes with its recovery (or its unsent clearing). Pure, so the page only draws what this decides.
 import type { ConditionKind } from "../judge/judge.ts";
 import type { HistoryEvent, HostState } from "../monitor/state.ts";
 
@@ -16,7 +16,7 @@ export interface Span {
   open: boolean;
 }
 
-const OPENS: ReadonlySet<string> = new Set(["alert", "held"]);
+const OPENS: ReadonlySet<string> = new Set(["alert", "held", "silenced"]);
 const CLOSES: ReadonlySet<string> = new Set(["recovery", "cleared"]);
 
 export function laneOf(kind: string): Lane {
@@ -49,7 +49,7 @@ export function hostSpans(hostId: string, events: readonly HistoryEvent[], state
   }
   const current = state?.judgement.conditions ?? {};
   for (const [kind, condition] of Object.entries(current) as [ConditionKind, NonNullable<(typeof current)[ConditionKind]>][]) {
-    const start = opened.get(kind) ?? condition.pagedAt;
+    const start = opened.get(kind) ?? condition.pagedAt ?? condition.heldAt ?? null;
     opened.delete(kind);
     if (start !== null) push(kind, start, to, true);
   }

@@ -529,10 +529,10 @@ describe("repeats, acks and mutes", () => {
     expect(ticks.at(start + 32 * MINUTE, halted(start + 32 * MINUTE), acked)).toEqual([repeat]);
   });
 
-  it("a mute swallows alerts and repeats while it lasts; the incident is still repeated after it ends", () => {
+  it("a mute swallows alerts and repeats while it lasts (the alert is kept for the history, unsent); the incident is still repeated after it ends", () => {
     const ticks = new Ticks();
     const muted: OperatorView = { acked: [], mutedUntil: start + 45 * MINUTE };
-    expect(ticks.at(start, halted(start), muted)).toEqual([]);
+    expect(ticks.at(start, halted(start), muted)).toEqual([expect.stringMatching(/^🔕 <b>alpha<\/b> FAILING while muted, not paged: /)]);
     expect(ticks.condition("failing")?.pagedAt).toBe(start);
     expect(ticks.at(start + 30 * MINUTE, halted(start + 30 * MINUTE), muted)).toEqual([]);
     expect(ticks.at(start + 45 * MINUTE, halted(start + 45 * MINUTE), muted)).toEqual([repeat]);

@@ -312,7 +312,7 @@ describe("the judge in a maintenance window", () => {
     judge.at(T0 + 76 * SECOND, last);
     const back = makeRecord({ receivedAt: T0 + 30 * MINUTE, body: { seq: 2 } });
     expect(judge.at(T0 + 30 * MINUTE, back)).toEqual([
-      "🛠 <b>alpha</b> DARK over in maintenance after 30 min: pinging again (the agent reported no failed pushes: the gap was between it and the Worker)",
+      "🛠 <b>alpha</b> DARK over unsent (muted or in maintenance) after 30 min: pinging again (the agent reported no failed pushes: the gap was between it and the Worker)",
     ]);
     expect(judge.previous?.conditions.dark).toBeUndefined();
     const later = makeRecord({ receivedAt: windowUntil, body: { seq: 3 } });
@@ -372,7 +372,8 @@ describe("the judge in a maintenance window", () => {
     const judge = inWindow();
     judge.at(T0, last);
     judge.at(T0 + 76 * SECOND, last);
-    expect(judge.at(windowUntil, last, { mutedUntil: windowUntil + HOUR })).toEqual([]);
+    // Recorded for the history, not sent.
+    expect(judge.at(windowUntil, last, { mutedUntil: windowUntil + HOUR })).toEqual([expect.stringMatching(/^🔕 <b>alpha<\/b> DARK while muted, not paged: /)]);
     expect(judge.previous?.conditions.dark?.pagedAt).toBe(windowUntil);
   });
 

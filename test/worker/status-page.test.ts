@@ -116,6 +116,20 @@ describe("the status page, drawn from the monitor's history", () => {
     expect(html).toContain("&lt;img src=x onerror=");
   });
 
+  it("draws an incident that a mute kept off the phone: recorded as silenced, then cleared, never sent", async () => {
+    const monitor = new MonitorHarness(TWO_HOSTS);
+    const alpha = harnessAgent(monitor, "alpha");
+    await alpha(T0, { files: filesWith(T0 - SECOND) });
+    await say(monitor, "/mute alpha 2h", T0 + SECOND);
+    for (const at of [T0 + 30 * SECOND, T0 + 60 * SECOND]) await alpha(at, { files: filesWith(at - SECOND, "halted") });
+    await alpha(T0 + 40 * MINUTE, { files: filesWith(T0 + 40 * MINUTE - SECOND) });
+    const html = page(monitor, await dashboardOf(monitor, T0 + 41 * MINUTE));
+    const log = [...html.matchAll(/<li data-type="(\w+)">/g)].map((match) => match[1]);
+    expect(log).toEqual(["cleared", "silenced", "mute"]);
+    expect(spansOf(card(html, "alpha").body).map(([lane]) => lane)).toEqual(["failing"]);
+    expect((await monitor.messages()).join("\n")).not.toContain("halted");
+  });
+
   it("shows a host that never pinged as waiting, not as ok", async () => {
     const monitor = new MonitorHarness(TWO_HOSTS);
     await harnessAgent(monitor, "alpha")(T0);
