@@ -122,7 +122,7 @@ export function renderDashboard(input: DashboardInput): string {
           </p>
           <div class="muted bar">
             <span>
-              Updated {clock(now, zone)}; refreshes every {REFRESH_SECONDS} s.
+              Updated {clock(now, zone)}; refreshes every {`${REFRESH_SECONDS}\u00a0s`}.
             </span>
             <form method="post" action="/status/sign-out">
               <button type="submit" class="link">
