@@ -60,6 +60,12 @@ function clock(ms: number, zone: string, withDate = true): string {
   }).format(new Date(ms));
 }
 
+/** One decimal, and never "-0.0": a skew that rounds to nothing is 0.0. */
+function tenths(value: number): string {
+  const rounded = Math.round(value * 10) / 10;
+  return (rounded === 0 ? 0 : rounded).toFixed(1);
+}
+
 function ago(ms: number, now: number): string {
   return `${formatSeconds((now - ms) / 1000)} ago`;
 }
@@ -121,7 +127,7 @@ export function renderDashboard(input: DashboardInput): string {
           </p>
           <div class="muted bar">
             <span>
-              Updated {clock(now, zone)}; refreshes every {REFRESH_SECONDS} s.
+              Updated {clock(now, zone)}; refreshes every {`${REFRESH_SECONDS}\u00a0s`}.
             </span>
             <form method="post" action="/status/sign-out">
               <button type="submit" class="link">
@@ -190,7 +196,7 @@ const HostCard: FC<{ host: HostConfig; state: HostState | undefined; input: Dash
         <dt>Circuit</dt>
         <dd>{circuitText(state, zone)}</dd>
         <dt>Clock skew</dt>
-        <dd>{record === null ? "unknown" : `${clockSkewSeconds(record).toFixed(1)} s (limit ${host.skewSeconds} s)`}</dd>
+        <dd>{record === null ? "unknown" : `${tenths(clockSkewSeconds(record))} s (limit ${host.skewSeconds} s)`}</dd>
         <dt>Agent</dt>
         <dd>
           {record === null
@@ -259,25 +265,36 @@ const Timeline: FC<{ host: HostConfig; state: HostState | undefined; input: Dash
           </rect>
         ))}
         {spans.map((span) => (
-          <SpanRect span={span} x={x} zone={zone} />
+          <SpanRect span={span} x={x} barWidth={width} zone={zone} />
         ))}
         {ticks.map((at) => (
           <line x1={fixed(x(at))} x2={fixed(x(at))} y1="24" y2="30" class="tick" />
         ))}
       </svg>
       <figcaption>
-        <span>{clock(from, zone, true).replace(/ \d\d:\d\d.*/, "")}</span>
+        <span>{clock(from, zone, true).replace(/,? \d\d:\d\d.*/, "")}</span>
         <span>now</span>
       </figcaption>
     </figure>
   );
 };
 
-const SpanRect: FC<{ span: Span; x: (at: number) => number; zone: string }> = ({ span, x, zone }) => (
-  <rect x={fixed(x(span.from))} y="2" width={fixed(Math.max(2, x(span.to) - x(span.from)))} height="20" class={`span ${span.lane}`} data-lane={span.lane}>
-    <title>{`${span.kind} ${clock(span.from, zone)} to ${span.open ? "now" : clock(span.to, zone)} (${formatSeconds((span.to - span.from) / 1000)})`}</title>
-  </rect>
-);
+/** The narrowest span drawn, in viewBox units (a week is 700): a few pixels even on a phone. */
+const MIN_SPAN_WIDTH = 4;
+
+/**
+ * A span at least MIN_SPAN_WIDTH wide, kept inside the bar: a short incident that just
+ * happened would otherwise start at the right edge and be clipped to nothing.
+ */
+const SpanRect: FC<{ span: Span; x: (at: number) => number; barWidth: number; zone: string }> = ({ span, x, barWidth, zone }) => {
+  const width = Math.max(MIN_SPAN_WIDTH, x(span.to) - x(span.from));
+  const left = Math.max(0, Math.min(x(span.from), barWidth - width));
+  return (
+    <rect x={fixed(left)} y="2" width={fixed(width)} height="20" class={`span ${span.lane}`} data-lane={span.lane}>
+      <title>{`${span.kind} ${clock(span.from, zone)} to ${span.open ? "now" : clock(span.to, zone)} (${formatSeconds((span.to - span.from) / 1000)})`}</title>
+    </rect>
+  );
+};
 
 function fixed(value: number): string {
   return value.toFixed(1);

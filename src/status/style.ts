@@ -42,7 +42,7 @@ dt { color: var(--muted); } dd { margin: 0; min-width: 0; }
 .swatch { display: inline-block; width: 0.9rem; height: 0.9rem; border-radius: 2px; margin-right: 0.3rem; vertical-align: -0.1rem; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
 th, td { text-align: left; padding: 0.25rem 0.4rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-td { font-variant-numeric: tabular-nums; }
+td { font-variant-numeric: tabular-nums; overflow-wrap: normal; } td small { white-space: nowrap; }
 .log { list-style: none; padding: 0; margin: 0; }
 .log li { padding: 0.3rem 0; border-bottom: 1px solid var(--line); }
 .log time { color: var(--muted); font-variant-numeric: tabular-nums; }

@@ -105,6 +105,22 @@ describe("the status page, drawn from the monitor's history", () => {
     expect(shaded).toEqual(["maintenance 21 Nov, 22:00 UTC to 22 Nov, 02:00 UTC", "maintenance 24 Nov, 14:01 UTC to 24 Nov, 16:01 UTC (@ann)"]);
   });
 
+  it("draws an incident that began seconds ago inside the week's bar, wide enough to see", async () => {
+    const monitor = new MonitorHarness(TWO_HOSTS);
+    const alpha = harnessAgent(monitor, "alpha");
+    for (let at = T0; at <= T0 + 2 * MINUTE; at += 30 * SECOND) await alpha(at, { files: filesWith(at - 5 * SECOND) });
+    const darkAfterMs = (monitor.config.hosts[0]?.darkAfterSeconds ?? 0) * SECOND;
+    const darkAt = T0 + 2 * MINUTE + darkAfterMs;
+    await monitor.alarmsUntil(darkAt + 2 * SECOND);
+    const alphaCard = card(page(monitor, await dashboardOf(monitor, darkAt + 5 * SECOND)), "alpha");
+    expect(alphaCard.state).toBe("bad");
+    // Five seconds of a week is 0.006 of 700 units: drawn at the narrowest width, ending at the bar's right edge, not past it.
+    const rects = [...alphaCard.body.matchAll(/<rect x="([\d.]+)" y="2" width="([\d.]+)" height="20" class="span dark"/g)].map((match) => [Number(match[1]), Number(match[2])]);
+    expect(rects).toEqual([[696, 4]]);
+    // The bar's left end is labelled with its date alone ("25 Nov", not "25 Nov,").
+    expect(alphaCard.body).toMatch(/<figcaption><span>\d{1,2} [A-Z][a-z]{2}<\/span><span>now<\/span><\/figcaption>/);
+  });
+
   it("escapes everything the host sends: a heartbeat status of markup is shown as text", async () => {
     const monitor = new MonitorHarness(TWO_HOSTS);
     const alpha = harnessAgent(monitor, "alpha");
