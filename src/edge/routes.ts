@@ -142,7 +142,8 @@ export function createApp(deps: RouteDeps = { now: () => Date.now() }): Hono<App
     const config = c.get("config");
     const now = deps.now();
     await requireOperator(c, now);
-    const hostId = c.req.query("host");
+    // An empty host= means every host, as no host= does.
+    const hostId = c.req.query("host") || undefined;
     if (hostId !== undefined && findHost(config, hostId) === undefined) throw new RequestError(404, `unknown host "${hostId.slice(0, 64)}"`, "host");
     const sinceText = c.req.query("since");
     if (sinceText !== undefined && !/^\d{1,16}$/.test(sinceText)) throw new RequestError(400, "since: send Unix milliseconds, e.g. since=" + (now - 86_400_000), "since");

@@ -316,6 +316,10 @@ describe("signing in", () => {
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/^since: send Unix milliseconds/);
     expect((await fetchApp(testEnvironment, withCookie("/v1/events?format=xml", cookie))).status).toBe(400);
+    expect((await fetchApp(testEnvironment, withCookie(`/v1/events?host=&since=${since}`, cookie))).status).toBe(200);
+    const unknown = await fetchApp(testEnvironment, withCookie(`/v1/events?host=gamma&since=${since}`, cookie));
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: string }).error).toBe('unknown host "gamma"');
   });
 });
 
