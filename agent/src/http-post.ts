@@ -2,17 +2,18 @@
 // agent reads (status, headers.get, text). Global fetch would do, but it loads undici
 // and its WebAssembly HTTP parser on first use, which costs the agent about 10 MiB of
 // resident memory on Node 22 and 25 MiB on Node 18, for one small request a minute.
+// node:https (tls, and its share of OpenSSL) is loaded with the first https request, so
+// an agent pointed at a plain-http URL (a local Worker) never holds it.
 import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
 import type { FetchLike, ResponseLike } from "./push.ts";
 
 /** The Worker answers in a few hundred bytes; anything past this is not the Worker. */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
 
-export const httpPost: FetchLike = (url, init) =>
-  new Promise<ResponseLike>((resolve, reject) => {
-    const target = new URL(url);
-    const send = target.protocol === "https:" ? httpsRequest : httpRequest;
+export const httpPost: FetchLike = async (url, init) => {
+  const target = new URL(url);
+  const send = target.protocol === "https:" ? (await import("node:https")).request : httpRequest;
+  return new Promise<ResponseLike>((resolve, reject) => {
     const request = send(
       target,
       {
@@ -33,6 +34,7 @@ export const httpPost: FetchLike = (url, init) =>
     request.on("error", reject);
     request.end(init.body, "utf8");
   });
+};
 
 function readBody(response: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
