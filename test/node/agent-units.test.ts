@@ -190,12 +190,14 @@ describe("the node flags the agent runs with", () => {
 });
 
 // The Node versions the agent promises. Node 18 comes from WITNESS_NODE18 (CI installs it)
-// or the checkout's .node18; without one this is skipped, except in CI.
+// or the checkout's .node18; without one this is skipped, except in CI. Node 20 runs when
+// WITNESS_NODE20 names one.
 const localNode18 = join(REPO_ROOT, ".node18", "node_modules", "node", "bin", "node");
 const node18 = process.env["WITNESS_NODE18"] ?? (existsSync(localNode18) ? localNode18 : undefined);
 const nodes: Array<{ major: number; path: string | undefined }> = [
   { major: Number(process.versions.node.split(".")[0]), path: process.execPath },
   { major: 18, path: node18 },
+  { major: 20, path: process.env["WITNESS_NODE20"] },
 ];
 
 describe("the agent started as the unit starts it", () => {
