@@ -162,6 +162,7 @@ function render(results: {
     "- node:sqlite is not the Durable Object's SQLite: rows read are rows returned, not rows scanned; CPU in workerd differs in detail and a cold start is not included.",
     "- Agent CPU per push in loop mode includes its timers and the reading of both files; the one-shot figures include process start-up, which is what dominates a cron-driven curl or shell agent.",
     "- The agent ran for minutes, not days: RSS samples show its working set after warm-up, but a run this short cannot rule out a slow leak (compare the first and last samples).",
+    "- The agent's stand-in Worker is plain http on 127.0.0.1, so the agent never loads node:https; a host's agent talks https and holds more (see the section by Node version).",
     "",
     "## History",
     "",
