@@ -67,7 +67,9 @@ function render(results: {
   alarm: AlarmRunCosts;
   day: DayCost;
   simulation: string | null;
+  agentByNode: string | null;
   loop: LoopAgentResult | null;
+  loopWithoutFlags: LoopAgentResult | null;
   oneShots: OneShotResult[];
   agentError: string | null;
   wallSeconds: number;
@@ -124,12 +126,18 @@ function render(results: {
   if (results.loop !== null) {
     const loop = results.loop;
     lines.push(
-      `The bundled Node agent (\`dist/witness-agent.mjs\`, loop mode, \`--interval ${loop.intervalSeconds}\`) pushing to a stand-in Worker on 127.0.0.1 for ${loop.seconds} s after a warm-up, while a writer rewrote heartbeat.json every 5 s: ${n0(loop.pushes)} pushes.`,
+      `The bundled Node agent (\`dist/witness-agent.mjs\`, loop mode, \`--interval ${loop.intervalSeconds}\`) started as the systemd unit starts it (\`node ${loop.nodeFlags.join(" ")}\`, read from its ExecStart), pushing to a stand-in Worker on http://127.0.0.1 for ${loop.seconds} s after a warm-up, while a writer rewrote heartbeat.json every 5 s: ${n0(loop.pushes)} pushes.`,
       "",
-      `- Resident memory (VmRSS from /proc/<pid>/status, sampled every 5 s): **median ${n0(loop.rssMedianKiB / 1024)} MiB**, max ${n1(loop.rssMaxKiB / 1024)} MiB, first sample ${n1(loop.rssFirstKiB / 1024)} MiB, last ${n1(loop.rssLastKiB / 1024)} MiB.`,
+      `- Resident memory (VmRSS from /proc/<pid>/status, sampled every 5 s): **median ${n1(loop.rssMedianKiB / 1024)} MiB** (${n1(loop.rssAnonMedianKiB / 1024)} MiB anonymous, ${n1(loop.rssFileMedianKiB / 1024)} MiB file-backed: the node binary's own pages), max ${n1(loop.rssMaxKiB / 1024)} MiB, first sample ${n1(loop.rssFirstKiB / 1024)} MiB, last ${n1(loop.rssLastKiB / 1024)} MiB.`,
       `- CPU per push (utime + stime from /proc/<pid>/stat over the measured pushes, 10 ms clock ticks): **${loop.cpuPerPushMs.toFixed(2)} ms**. At the default 60 s interval that is ${((loop.cpuPerPushMs / 60_000) * 100).toFixed(4)} % of one core.`,
-      "",
     );
+    const bare = results.loopWithoutFlags;
+    if (bare !== null) {
+      lines.push(
+        `- The same run without node flags (${n0(bare.pushes)} pushes): median ${n1(bare.rssMedianKiB / 1024)} MiB (${n1(bare.rssAnonMedianKiB / 1024)} anonymous, ${n1(bare.rssFileMedianKiB / 1024)} file-backed), max ${n1(bare.rssMaxKiB / 1024)} MiB, first ${n1(bare.rssFirstKiB / 1024)}, last ${n1(bare.rssLastKiB / 1024)}; CPU per push ${bare.cpuPerPushMs.toFixed(2)} ms.`,
+      );
+    }
+    lines.push("");
   }
   if (results.oneShots.length > 0) {
     lines.push(
@@ -146,6 +154,7 @@ function render(results: {
     lines.push("");
   }
   if (results.agentError !== null) lines.push(`Agent measurement failed: ${results.agentError}`, "");
+  if (results.agentByNode !== null) lines.push(results.agentByNode.trimEnd(), "");
   if (results.simulation !== null) lines.push(results.simulation.trimEnd(), "");
   lines.push(
     "## Caveats",
@@ -153,6 +162,7 @@ function render(results: {
     "- node:sqlite is not the Durable Object's SQLite: rows read are rows returned, not rows scanned; CPU in workerd differs in detail and a cold start is not included.",
     "- Agent CPU per push in loop mode includes its timers and the reading of both files; the one-shot figures include process start-up, which is what dominates a cron-driven curl or shell agent.",
     "- The agent ran for minutes, not days: RSS samples show its working set after warm-up, but a run this short cannot rule out a slow leak (compare the first and last samples).",
+    "- The agent's stand-in Worker is plain http on 127.0.0.1, so the agent never loads node:https; a host's agent talks https and holds more (see the section by Node version).",
     "",
     "## History",
     "",
@@ -168,13 +178,19 @@ function render(results: {
  * being replaced, as written from their output.
  */
 const SIMULATION_HEADING = "## The simulator's verdict";
+const AGENT_BY_NODE_HEADING = "## The agent's memory by Node version";
 
 function simulationSection(path: string): string | null {
+  return preservedSection(path, SIMULATION_HEADING);
+}
+
+/** The hand-written section under `heading` of the file being replaced, kept as it is. */
+function preservedSection(path: string, heading: string): string | null {
   if (!existsSync(path)) return null;
   const text = readFileSync(path, "utf8");
-  const from = text.indexOf(SIMULATION_HEADING);
+  const from = text.indexOf(heading);
   if (from < 0) return null;
-  const next = text.indexOf("\n## ", from + SIMULATION_HEADING.length);
+  const next = text.indexOf("\n## ", from + heading.length);
   return text.slice(from, next < 0 ? undefined : next + 1);
 }
 
@@ -194,13 +210,17 @@ async function main(): Promise<void> {
     const day = await simulateHealthyDay(20, 30);
 
     let loop: LoopAgentResult | null = null;
+    let loopWithoutFlags: LoopAgentResult | null = null;
     let oneShots: OneShotResult[] = [];
     let agentError: string | null = null;
     if (flags["skip-agent"] !== true) {
       try {
         const files = agentFiles(join(scratch, "agent"));
-        log(`running the Node agent in loop mode for ${agentSeconds} s`);
-        loop = await measureLoopAgent({ root, files, seconds: agentSeconds, intervalSeconds: 1 });
+        log(`running the Node agent in loop mode for ${agentSeconds} s, with the unit's node flags and without`);
+        [loop, loopWithoutFlags] = await Promise.all([
+          measureLoopAgent({ root, files, seconds: agentSeconds, intervalSeconds: 1 }),
+          measureLoopAgent({ root, files: agentFiles(join(scratch, "agent-without-flags")), seconds: agentSeconds, intervalSeconds: 1, nodeFlags: [] }),
+        ]);
         log("running curl, the shell agent and the Node agent --once from a loop");
         oneShots = await measureOneShots({ root, files, runs: quick ? 10 : 40 });
       } catch (error) {
@@ -208,7 +228,7 @@ async function main(): Promise<void> {
         log(`agent measurement failed: ${agentError}`);
       }
     }
-    const markdown = render({ startedAt, command, machineLines, pings, alarm, day, simulation: simulationSection(flags.out), loop, oneShots, agentError, wallSeconds: (performance.now() - began) / 1000 });
+    const markdown = render({ startedAt, command, machineLines, pings, alarm, day, simulation: simulationSection(flags.out), agentByNode: preservedSection(flags.out, AGENT_BY_NODE_HEADING), loop, loopWithoutFlags, oneShots, agentError, wallSeconds: (performance.now() - began) / 1000 });
     writeFileSync(flags.out, markdown);
     log(`wrote ${relative(process.cwd(), flags.out) || flags.out}`);
   } finally {

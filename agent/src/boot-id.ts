@@ -1,7 +1,6 @@
 // The kernel's boot id, so the Worker can tell "host rebooted" from "agent restarted".
 // Linux: /proc/sys/kernel/random/boot_id. macOS: kern.bootsessionuuid, then
 // kern.boottime. Last resort: a hash of the boot time derived from os.uptime().
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { uptime } from "node:os";
@@ -15,13 +14,17 @@ export interface BootIdSources {
 
 export const nodeBootIdSources: BootIdSources = {
   readFile: (path) => readFile(path, "utf8"),
-  sysctl: (name) =>
-    new Promise((resolve, reject) => {
+  // node:child_process is loaded only where sysctl is asked (macOS): on Linux it and
+  // what it pulls in (net, dgram, worker_threads) would be resident for nothing.
+  sysctl: async (name) => {
+    const { execFile } = await import("node:child_process");
+    return new Promise((resolve, reject) => {
       execFile("sysctl", ["-n", name], { timeout: 2000 }, (error, stdout) => {
         if (error) reject(error);
         else resolve(String(stdout));
       });
-    }),
+    });
+  },
   uptimeSeconds: uptime,
   now: Date.now,
 };

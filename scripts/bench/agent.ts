@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
+import { deployedNodeFlags } from "../agent-service.ts";
 
 const run = promisify(execFile);
 const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
@@ -72,16 +73,6 @@ function percentile(values: readonly number[], p: number): number {
 }
 
 /**
- * The node flags the systemd unit starts the agent with, so the bench measures the agent
- * as it runs on a host: everything between the node binary and the bundle in ExecStart.
- */
-export function unitNodeFlags(root: string): string[] {
-  const unit = readFileSync(join(root, "agent", "systemd", "witness-agent.service"), "utf8");
-  const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.trim().split(/\s+/) ?? [];
-  return execStart.slice(1, -1);
-}
-
-/**
  * A child's environment. The bench type-checks with Node's and the Worker's types at once
  * (tsconfig.sim.json), and the generated Worker types declare the Worker's secrets as
  * required process variables; the agent processes need none of them.
@@ -116,8 +107,9 @@ export interface LoopAgentResult {
   seconds: number;
   intervalSeconds: number;
   pushes: number;
-  /** The node binary that ran the agent, and the flags it was given (the unit's). */
+  /** The node binary that ran the agent (path and version), and the flags it was given. */
   node: string;
+  nodeVersion: string;
   nodeFlags: string[];
   /** VmRSS samples after warm-up, KiB. */
   rssMedianKiB: number;
@@ -131,11 +123,14 @@ export interface LoopAgentResult {
   cpuPerPushMs: number;
 }
 
-/** The Node agent in loop mode at a short interval for `seconds`, sampled from /proc. */
-export async function measureLoopAgent(options: { root: string; files: AgentFiles; seconds: number; intervalSeconds: number; node?: string }): Promise<LoopAgentResult> {
+/**
+ * The Node agent in loop mode at a short interval for `seconds`, sampled from /proc,
+ * started with the systemd unit's node flags unless `nodeFlags` says otherwise.
+ */
+export async function measureLoopAgent(options: { root: string; files: AgentFiles; seconds: number; intervalSeconds: number; node?: string; nodeFlags?: string[] }): Promise<LoopAgentResult> {
   const standIn = await startStandIn();
   const node = options.node ?? process.execPath;
-  const nodeFlags = unitNodeFlags(options.root);
+  const nodeFlags = options.nodeFlags ?? deployedNodeFlags(options.root);
   const { stdout: nodeVersion } = await run(node, ["--version"]);
   const child = spawn(
     node,
@@ -171,6 +166,7 @@ export async function measureLoopAgent(options: { root: string; files: AgentFile
       intervalSeconds: options.intervalSeconds,
       pushes,
       node: `${node} ${nodeVersion.trim()}`,
+      nodeVersion: nodeVersion.trim(),
       nodeFlags,
       rssMedianKiB: percentile(totals, 50),
       rssAnonMedianKiB: percentile(rss.map((sample) => sample.anon), 50),
@@ -252,13 +248,62 @@ export async function measureOneShots(options: { root: string; files: AgentFiles
   }
 }
 
-// Alone, the loop measurement only (npm run bench runs everything):
-//   node scripts/bench/agent.ts [--seconds 60] [--node /usr/bin/node]
-// after npm run build:agent. Prints the LoopAgentResult as JSON.
+export interface FlagComparison {
+  nodeVersion: string;
+  node: string;
+  flags: string[];
+  samples: number;
+  /** Medians over the samples of each run's median VmRSS (and its anonymous part), and of CPU per push. */
+  withFlags: { rssMiB: number; anonMiB: number; cpuPerPushMs: number; runs: LoopAgentResult[] };
+  withoutFlags: { rssMiB: number; anonMiB: number; cpuPerPushMs: number; runs: LoopAgentResult[] };
+}
+
+/**
+ * The agent on one node binary with the unit's flags and without any, `samples` runs
+ * each, all at once (they are idle between pushes; running them together keeps the
+ * comparison fair when the machine's load changes during the measurement).
+ */
+export async function compareUnitFlags(options: { root: string; node: string; seconds: number; samples: number; dir: string }): Promise<FlagComparison> {
+  const flags = deployedNodeFlags(options.root);
+  const runs = await Promise.all(
+    Array.from({ length: options.samples * 2 }, (_, index) =>
+      measureLoopAgent({ root: options.root, files: agentFiles(join(options.dir, `run-${index}`)), seconds: options.seconds, intervalSeconds: 1, node: options.node, nodeFlags: index % 2 === 0 ? flags : [] }),
+    ),
+  );
+  const summary = (subset: LoopAgentResult[]) => ({
+    rssMiB: percentile(subset.map((run) => run.rssMedianKiB), 50) / 1024,
+    anonMiB: percentile(subset.map((run) => run.rssAnonMedianKiB), 50) / 1024,
+    cpuPerPushMs: percentile(subset.map((run) => run.cpuPerPushMs), 50),
+    runs: subset,
+  });
+  return {
+    nodeVersion: runs[0]?.nodeVersion ?? "?",
+    node: options.node,
+    flags,
+    samples: options.samples,
+    withFlags: summary(runs.filter((_, index) => index % 2 === 0)),
+    withoutFlags: summary(runs.filter((_, index) => index % 2 === 1)),
+  };
+}
+
+// Alone, the agent's memory with and without the unit's node flags (npm run bench runs
+// everything, on the current node only):
+//   node scripts/bench/agent.ts [--seconds 60] [--samples 3] [--node /usr/bin/node …]
+// after npm run build:agent. Prints a Markdown table (per node binary, medians of the
+// samples) and, with --json, every run.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { seconds: { type: "string", default: "60" }, node: { type: "string" } } });
+  const { values } = parseArgs({ options: { seconds: { type: "string", default: "60" }, samples: { type: "string", default: "3" }, node: { type: "string", multiple: true }, json: { type: "boolean", default: false } } });
   const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-  const files = agentFiles(join(tmpdir(), `witness-bench-agent-${process.pid}`));
-  const result = await measureLoopAgent({ root, files, seconds: Number(values.seconds), intervalSeconds: 1, ...(values.node !== undefined ? { node: values.node } : {}) });
-  console.log(JSON.stringify(result, null, 2));
+  const dir = join(tmpdir(), `witness-bench-agent-${process.pid}`);
+  const comparisons: FlagComparison[] = [];
+  for (const node of values.node ?? [process.execPath]) {
+    comparisons.push(await compareUnitFlags({ root, node, seconds: Number(values.seconds), samples: Number(values.samples), dir: join(dir, String(comparisons.length)) }));
+  }
+  if (values.json === true) console.log(JSON.stringify(comparisons, null, 2));
+  console.log(`| node | samples | VmRSS without flags | VmRSS with \`${comparisons[0]?.flags.join(" ") ?? ""}\` | anonymous part without / with | CPU per push without / with |`);
+  console.log("| --- | --- | --- | --- | --- | --- |");
+  for (const c of comparisons) {
+    const mib = (value: number) => `${value.toFixed(1)} MiB`;
+    console.log(`| ${c.nodeVersion} | ${c.samples} × ${values.seconds} s | ${mib(c.withoutFlags.rssMiB)} | **${mib(c.withFlags.rssMiB)}** | ${mib(c.withoutFlags.anonMiB)} / ${mib(c.withFlags.anonMiB)} | ${c.withoutFlags.cpuPerPushMs.toFixed(2)} / ${c.withFlags.cpuPerPushMs.toFixed(2)} ms |`);
+  }
 }

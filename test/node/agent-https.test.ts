@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TIMESTAMP_HEADER, SIGNATURE_HEADER } from "../../src/protocol.ts";
 import { verifyPing } from "../../src/edge/signature.ts";
-import { agentEnv, buildAgentBundle, commandExists, makeHostDir, removeDir, runAgent, StandInWorker, type HostDir } from "./agent-harness.ts";
+import { agentEnv, buildAgentBundle, commandExists, makeHostDir, removeDir, runAgent, sleep, StandInWorker, startAgent, type HostDir } from "./agent-harness.ts";
 
 const haveOpenssl = await commandExists("openssl");
 
@@ -58,6 +58,17 @@ describe.skipIf(!haveOpenssl)("over https", () => {
     expect(result.code, result.stderr).toBe(0);
     expect(received.at(-1)?.signatureValid).toBe(true);
     expect(JSON.parse(received.at(-1)?.body ?? "{}")).toMatchObject({ v: 1, agent: { kind: "node", mode: "once" } });
+  });
+
+  it("in its loop (one TLS context for every push, NODE_EXTRA_CA_CERTS still trusted): three signed pings arrive", async () => {
+    const before = received.length;
+    const agent = startAgent(bundle, ["--interval", "1"], { ...agentEnv(secrets, host), WITNESS_URL: url, NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") });
+    const deadline = Date.now() + 15_000;
+    while (received.length < before + 3 && Date.now() < deadline) await sleep(100);
+    agent.child.kill("SIGTERM");
+    const finished = await agent.exited;
+    expect(finished.stderr).toBe("");
+    expect(received.slice(before, before + 3).map((ping) => ping.signatureValid)).toEqual([true, true, true]);
   });
 
   it("an untrusted certificate: refused, said as a network error, exit 1", async () => {

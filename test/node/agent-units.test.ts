@@ -2,14 +2,18 @@
 // on the units (as shipped and as agent/install.sh writes them), systemd-analyze
 // security for the Node agent's exposure, and the launchd plist parsed as a property
 // list. Where a tool is missing the test is skipped, except in CI (CI=true), where a
-// missing tool fails: .ci/run installs it.
+// missing tool fails: .ci/run installs it. And the node flags the agent runs with: the
+// same wherever it is started, accepted by every Node it supports, and the real agent
+// started with them pings.
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { commandExists, REPO_ROOT, removeDir, start } from "./agent-harness.ts";
+import { deployedNodeFlags, execStart, INSTALLED_AGENT, nodeFlagsBefore, unitNodeFlags } from "../../scripts/agent-service.ts";
+import { agentEnv, buildAgentBundle, commandExists, makeHostDir, REPO_ROOT, removeDir, start, StandInWorker, type HostDir } from "./agent-harness.ts";
 
 const execFileAsync = promisify(execFile);
 const inCi = process.env.CI === "true";
@@ -119,4 +123,125 @@ describe.skipIf(!havePython)("launchd plist", () => {
       await removeDir(dir);
     }
   });
+});
+
+/** The command in a launchd plist that runs the agent (the `sh -c` string of ProgramArguments). */
+function plistCommand(plistText: string): string {
+  const command = /<string>([^<]*\/opt\/witness\/witness-agent\.mjs[^<]*)<\/string>/.exec(plistText)?.[1];
+  if (command === undefined) throw new Error(`the plist has no ProgramArguments string that runs ${INSTALLED_AGENT}`);
+  return command;
+}
+
+/** Every node command in a README that runs the installed agent, with the flags it gives node. */
+function readmeAgentCommands(text: string): Array<{ line: string; flags: string[] | undefined }> {
+  return text
+    .split("\n")
+    .filter((line) => line.includes(` ${INSTALLED_AGENT}`) && / node( |$)/.test(line.slice(0, line.indexOf(INSTALLED_AGENT))))
+    .map((line) => ({ line, flags: nodeFlagsBefore(line.replaceAll("`", " ")) }));
+}
+
+describe("the node flags the agent runs with", () => {
+  const flags = deployedNodeFlags(REPO_ROOT);
+
+  it("reads the flags between the node binary and the agent, and nothing else", () => {
+    expect(nodeFlagsBefore("/usr/bin/node --jitless --max-old-space-size=32 /opt/witness/witness-agent.mjs")).toEqual(["--jitless", "--max-old-space-size=32"]);
+    expect(nodeFlagsBefore("sudo systemd-run -p User=witness node /opt/witness/witness-agent.mjs --check")).toEqual([]);
+    expect(nodeFlagsBefore("node /opt/witness/other.mjs")).toBeUndefined();
+    expect(() => unitNodeFlags("[Service]\nType=simple\n")).toThrow(/no ExecStart/);
+  });
+
+  it("the unit starts node with --jitless (so the comparisons below compare something)", () => {
+    expect(flags).toContain("--jitless");
+    expect(flags).toContain("--no-expose-wasm");
+  });
+
+  it("the launchd plist, the unit and plist install.sh writes, and the READMEs' commands give node the unit's flags", async () => {
+    const found: Record<string, string[] | undefined> = {};
+    found["agent/launchd/com.witness.agent.plist"] = nodeFlagsBefore(plistCommand(await readFile(join(REPO_ROOT, "agent/launchd/com.witness.agent.plist"), "utf8")));
+
+    const root = await mkdtemp(join(tmpdir(), "witness-flags-"));
+    try {
+      await mkdir(join(root, "srv/data"), { recursive: true });
+      await writeFile(join(root, "bundle.mjs"), "// stand-in bundle\n");
+      for (const platform of ["systemd", "launchd"]) {
+        const target = join(root, platform);
+        await mkdir(target);
+        const run = await start("sh", [join(REPO_ROOT, "agent/install.sh"), "--root", target, "--bundle", join(root, "bundle.mjs"), "--node", process.execPath, "--heartbeat", "/srv/data/heartbeat.json", "--circuit", "/srv/data/circuit.json", ...(platform === "launchd" ? ["--launchd"] : [])], {
+          env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        }).exited;
+        expect(run.code, run.stderr).toBe(0);
+      }
+      const installedUnit = execStart(await readFile(join(root, "systemd/etc/systemd/system/witness-agent.service"), "utf8"));
+      expect(installedUnit.startsWith(`${process.execPath} `)).toBe(true);
+      found["witness-agent.service written by install.sh"] = nodeFlagsBefore(installedUnit);
+      found["com.witness.agent.plist written by install.sh"] = nodeFlagsBefore(plistCommand(await readFile(join(root, "launchd/Library/LaunchDaemons/com.witness.agent.plist"), "utf8")));
+    } finally {
+      await removeDir(root);
+    }
+
+    for (const readme of ["README.md", "agent/README.md"]) {
+      const commands = readmeAgentCommands(await readFile(join(REPO_ROOT, readme), "utf8"));
+      expect(commands.length, `${readme} shows no command that runs ${INSTALLED_AGENT}`).toBeGreaterThan(0);
+      for (const [index, command] of commands.entries()) found[`${readme} command ${index + 1}`] = command.flags;
+    }
+    const expected = Object.fromEntries(Object.keys(found).map((where) => [where, flags]));
+    expect(found).toEqual(expected);
+  });
+});
+
+// The Node versions the agent promises. Node 18 comes from WITNESS_NODE18 (CI installs it)
+// or the checkout's .node18; without one this is skipped, except in CI. Node 20 runs when
+// WITNESS_NODE20 names one.
+const localNode18 = join(REPO_ROOT, ".node18", "node_modules", "node", "bin", "node");
+const node18 = process.env["WITNESS_NODE18"] ?? (existsSync(localNode18) ? localNode18 : undefined);
+const nodes: Array<{ major: number; path: string | undefined }> = [
+  { major: Number(process.versions.node.split(".")[0]), path: process.execPath },
+  { major: 18, path: node18 },
+  { major: 20, path: process.env["WITNESS_NODE20"] },
+];
+
+describe("the agent started as the unit starts it", () => {
+  const flags = deployedNodeFlags(REPO_ROOT);
+  let bundle: string;
+  let host: HostDir;
+  const worker = new StandInWorker();
+
+  beforeAll(async () => {
+    bundle = await buildAgentBundle();
+    await worker.start();
+    host = await makeHostDir(worker.secret);
+  });
+  afterAll(async () => {
+    await worker.stop();
+    await removeDir(host.root);
+  });
+
+  it.runIf(inCi)("CI has Node 18 (WITNESS_NODE18), so the Node 18 run below is not skipped", () => {
+    expect(node18, "set WITNESS_NODE18 to a Node 18 binary (.ci/run does)").toBeDefined();
+  });
+
+  for (const { major, path } of nodes) {
+    it.skipIf(path === undefined)(`on Node ${major}: node accepts the flags, and the agent in its loop pushes pings the Worker accepts, with nothing on stderr`, async () => {
+      const node = path ?? "node";
+      const version = await start(node, ["--version"], { env: {} }).exited;
+      expect(version.stdout).toMatch(new RegExp(`^v${major}\\.`));
+      // An unknown flag stops node before the agent runs: what a flag this Node lacks would do.
+      const refused = await start(node, [...flags, "--no-such-witness-flag", bundle, "--once"], { env: agentEnv(worker, host) }).exited;
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/bad option: --no-such-witness-flag/);
+
+      const before = worker.pings.length;
+      const agent = start(node, [...flags, bundle, "--interval", "1"], { env: agentEnv(worker, host) });
+      const pings = (await worker.waitForPings(before + 2, 20_000)).slice(before);
+      agent.child.kill("SIGTERM");
+      const finished = await agent.exited;
+      expect(finished.code).toBe(0);
+      // --jitless alone makes node warn at every start (WebAssembly off); --no-expose-wasm keeps stderr clean.
+      expect(finished.stderr).toBe("");
+      expect(pings.map((ping) => ({ signatureValid: ping.signatureValid, heartbeat: ping.body?.files.heartbeat.state, mode: ping.body?.agent.mode }))).toEqual([
+        { signatureValid: true, heartbeat: "ok", mode: "service" },
+        { signatureValid: true, heartbeat: "ok", mode: "service" },
+      ]);
+    });
+  }
 });
