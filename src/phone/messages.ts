@@ -6,7 +6,8 @@ import { type AlertEvent, type AlertEventType, type ConditionKind, isProblem, is
 /** Telegram's limit is 4096 characters of text; keep a margin for entities. */
 export const MAX_MESSAGE_CHARS = 4000;
 
-const LABEL: Record<ConditionKind, string> = {
+/** Each condition as the operator reads it, on the phone and on the status page. */
+export const CONDITION_LABEL: Record<ConditionKind, string> = {
   dark: "DARK",
   stale: "STALE",
   failing: "FAILING",
@@ -29,7 +30,7 @@ function duration(ms: number): string {
 
 export function eventLine(event: AlertEvent): string {
   const host = `<b>${escapeHtml(event.hostId)}</b>`;
-  const label = LABEL[event.kind];
+  const label = CONDITION_LABEL[event.kind];
   const detail = escapeHtml(event.detail);
   switch (event.type) {
     case "alert":

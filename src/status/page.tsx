@@ -12,6 +12,7 @@ import { type MaintenanceSpan, maintenanceSpans } from "../judge/maintenance.ts"
 import { clockSkewSeconds, heartbeatAgeSeconds } from "../judge/records.ts";
 import type { MonitorView } from "../monitor/object.ts";
 import type { HistoryEvent, HostState } from "../monitor/state.ts";
+import { CONDITION_LABEL } from "../phone/messages.ts";
 import { STYLE } from "./style.ts";
 import { hostSpans, type Lane, type Span } from "./timeline.ts";
 
@@ -36,15 +37,6 @@ export interface DashboardInput {
   maintenance: (host: HostConfig, state: HostState | undefined, from: number, to: number) => MaintenanceSpan[];
 }
 
-const LABEL: Record<ConditionKind, string> = {
-  dark: "DARK",
-  stale: "STALE",
-  failing: "FAILING",
-  heartbeat_unreadable: "HEARTBEAT UNREADABLE",
-  circuit_unreadable: "CIRCUIT UNREADABLE",
-  tripped: "CIRCUIT TRIPPED",
-  skewed: "CLOCK SKEW",
-};
 
 const LANE_LABEL: Record<Lane, string> = { dark: "dark", stale: "stale", failing: "failing", tripped: "tripped", other: "unreadable or skewed" };
 
@@ -157,7 +149,7 @@ function hostStatus(state: HostState | undefined): { word: string; css: string; 
   const paged = conditions.filter(([, condition]) => condition?.pagedAt !== null).map(([kind]) => kind);
   if (state?.record === null && conditions.length === 0) return { word: "waiting for first ping", css: "wait", kinds: [] };
   if (paged.length === 0) return { word: conditions.length === 0 ? "ok" : "ok (checking)", css: "ok", kinds: [] };
-  return { word: paged.map((kind) => LABEL[kind as ConditionKind] ?? kind).join(", "), css: paged.includes("tripped") && paged.length === 1 ? "paused" : "bad", kinds: paged };
+  return { word: paged.map((kind) => CONDITION_LABEL[kind as ConditionKind] ?? kind).join(", "), css: paged.includes("tripped") && paged.length === 1 ? "paused" : "bad", kinds: paged };
 }
 
 const HostCard: FC<{ host: HostConfig; state: HostState | undefined; input: DashboardInput }> = ({ host, state, input }) => {
@@ -179,7 +171,7 @@ const HostCard: FC<{ host: HostConfig; state: HostState | undefined; input: Dash
           {conditions.map(([kind, condition]) =>
             condition === undefined ? null : (
               <li>
-                <b>{LABEL[kind as ConditionKind] ?? kind}</b> since {clock(condition.openedAt, zone)} ({ago(condition.openedAt, now)})
+                <b>{CONDITION_LABEL[kind as ConditionKind] ?? kind}</b> since {clock(condition.openedAt, zone)} ({ago(condition.openedAt, now)})
                 {condition.pagedAt === null ? " · not paged yet (confirming)" : ""}
                 {state?.operator.acked.some((ack) => ack.incidentId === incidentId(host.id, kind as ConditionKind, condition.openedAt)) ? " · acknowledged" : ""}:{" "}
                 {condition.detail}
@@ -436,7 +428,7 @@ const EventLog: FC<{ input: DashboardInput }> = ({ input }) => {
           <li data-type={event.type}>
             <time datetime={new Date(event.at).toISOString()}>{clock(event.at, zone)}</time>{" "}
             <b>{event.hostId ?? "witness"}</b> {EVENT_WORDS[event.type] ?? event.type}
-            {event.kind === null ? "" : ` ${LABEL[event.kind as ConditionKind] ?? event.kind}`}
+            {event.kind === null ? "" : ` ${CONDITION_LABEL[event.kind as ConditionKind] ?? event.kind}`}
             {event.by === null ? "" : ` by ${event.by}`}
             {event.detail === "" ? "" : <span class="detail">{event.detail}</span>}
           </li>
