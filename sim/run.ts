@@ -4,6 +4,7 @@
 // then what reached the phone is scored against what happened (score.ts).
 import { computeBudget, hostBudget } from "../src/budget.ts";
 import { type Config, parseConfig } from "../src/config.ts";
+import { ConditionKind, confirmationsNeeded } from "../src/judge/judge.ts";
 import { type HostSpec, INCIDENT_CLASSES, type Incident, type IncidentClass, SimHost } from "./hosts.ts";
 import { type OperationCounts, SimulatedKv, type StalenessStats } from "./kv.ts";
 import { type AlarmFaultRates, type MonitorRun, type MonitorStats, SimMonitor, type Window } from "./monitor.ts";
@@ -351,7 +352,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     runStart: start,
     runEnd: end,
     // A page decided from the last ping before an episode ended: that ping's interval and a cron minute.
-    postSlackMs: (hostId) => ((intervalOf.get(hostId) ?? 60) + 60) * 1000,
+    // A recovery of a condition confirmed by pings waits for as many clean pings in a row.
+    postSlackMs: (hostId, kind) => {
+      const parsed = ConditionKind.safeParse(kind);
+      const pings = parsed.success ? confirmationsNeeded(parsed.data, config.timing) : 1;
+      return (pings * (intervalOf.get(hostId) ?? 60) + 60) * 1000;
+    },
     lateExcuse: ({ hostId, from, deadline, decidedAt, deliveredAt }) => {
       // The outbox delivers in order: a page decided while an earlier message waits on a
       // refusal waits behind it. So Telegram is to blame from the first refusal since its

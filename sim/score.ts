@@ -145,8 +145,11 @@ export interface ScoreInput {
   pages: readonly PageLine[];
   runStart: number;
   runEnd: number;
-  /** How long after an episode's end a page decided from the last ping before it may still arrive. */
-  postSlackMs: (hostId: string) => number;
+  /**
+   * How long after an episode's end a page decided from the last ping before it may still
+   * arrive; for a recovery, the clean pings that confirm it too.
+   */
+  postSlackMs: (hostId: string, kind: string) => number;
   /** The monitor's runs in [from, to], one line, to explain a finding. */
   explain: (from: number, to: number) => string;
   /**
@@ -209,7 +212,7 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
   const windowOf = (episode: Episode): { from: number; to: number } => {
     const from = kind === "dark" ? (episode.lastPingBefore ?? episode.start) : episode.start - 5000;
     const anchor = endAnchor(episode);
-    return { from, to: anchor === null ? Infinity : anchor + input.postSlackMs(episode.hostId) };
+    return { from, to: anchor === null ? Infinity : anchor + input.postSlackMs(episode.hostId, kind) };
   };
   const matchEpisode = (hostId: string, at: number): Episode | undefined => {
     let best: Episode | undefined;
@@ -263,7 +266,7 @@ function scoreCondition(kind: ConditionKind, input: ScoreInput): ConditionScore 
       );
     }
     const anchor = endAnchor(episode);
-    if (alerts.length > 0 && anchor !== null && anchor + input.postSlackMs(episode.hostId) <= input.runEnd) {
+    if (alerts.length > 0 && anchor !== null && anchor + input.postSlackMs(episode.hostId, kind) <= input.runEnd) {
       result.recoveriesExpected++;
       if ((recoveriesBy.get(episode) ?? []).length > 0) result.recovered++;
       else note(`no recovery: ${episode.hostId} ${kind} from ${iso(episode.start)} to ${iso(anchor)} was paged but never recovered`);

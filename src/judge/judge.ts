@@ -33,6 +33,8 @@ export const ConditionState = z.object({
   pagedAt: z.number().nullable(),
   /** Consecutive pings that showed it: one observation can lie (a half-written file, a flapping status). */
   seen: z.number().default(1),
+  /** Consecutive pings that no longer showed a paged condition: its recovery is confirmed like its page. */
+  clearSeen: z.number().optional(),
   lastSentAt: z.number().nullable(),
   /** Local date of the last daily reminder (tripped circuits remind daily, not on repeat). */
   reminderDate: z.string().nullable(),
@@ -333,6 +335,15 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
     }
 
     if (detail === undefined) {
+      // A paged condition that one ping no longer shows may be flapping (a status that
+      // alternates, a file caught mid-write): its recovery needs as many clean pings in
+      // a row as its page needed bad ones, or a flapping host pages and recovers forever.
+      const clearSeen = (before?.clearSeen ?? 0) + 1;
+      if (before !== undefined && before.pagedAt !== null && input.observed === "ping" && CONFIRMED_BY_PINGS.has(kind) && clearSeen < confirmationsNeeded(kind, input.config.timing)) {
+        changed = true;
+        conditions[kind] = { ...before, clearSeen };
+        continue;
+      }
       if (before) {
         changed = true;
         // An unconfirmed condition that went away was never an incident: drop it quietly.
@@ -358,7 +369,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
     // A host whose pings are all refused for its clock is otherwise unheard: page at once.
     const refusedNow = kind === "skewed" && currentRefusal(record, input.clockRefusal) !== null;
     const state: ConditionState = before
-      ? { ...before, detail, seen: before.seen + (countsAsObservation && before.pagedAt === null ? 1 : 0) }
+      ? { ...withoutClearSeen(before), detail, seen: before.seen + (countsAsObservation && before.pagedAt === null ? 1 : 0) }
       : {
           openedAt: now,
           detail,
@@ -371,7 +382,7 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
             ? { before: { bootId: record.agent.bootId, startedAt: record.agent.startedAt, lastSeenAt: record.receivedAt } }
             : {}),
         };
-    if (!before || state.seen !== before.seen) changed = true;
+    if (!before || state.seen !== before.seen || before.clearSeen !== undefined) changed = true;
     const id = incidentId(host.id, kind, state.openedAt);
     const event = (type: AlertEventType, suffix = ""): AlertEvent => ({ hostId: host.id, kind, type, detail: detail + suffix, incidentId: id, openedAt: state.openedAt });
 
@@ -442,6 +453,13 @@ export function judgeHost(input: JudgeInput): JudgeOutput {
   return { judgement, events, changed };
 }
 
+
+/** The condition showing again: a recovery that was being confirmed starts over. */
+function withoutClearSeen(condition: ConditionState): ConditionState {
+  const copy = { ...condition };
+  delete copy.clearSeen;
+  return copy;
+}
 
 /** What the agent's report says about the gap, for the message that ends it. */
 function recoveryDetail(kind: ConditionKind, before: ConditionState, record: PingRecord | null, host: HostConfig, now: number): string {

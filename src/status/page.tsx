@@ -173,6 +173,7 @@ const HostCard: FC<{ host: HostConfig; state: HostState | undefined; input: Dash
               <li>
                 <b>{CONDITION_LABEL[kind as ConditionKind] ?? kind}</b> since {clock(condition.openedAt, zone)} ({ago(condition.openedAt, now)})
                 {condition.pagedAt === null ? " · not paged yet (confirming)" : ""}
+                {condition.clearSeen !== undefined ? " · clearing (confirming the recovery)" : ""}
                 {state?.operator.acked.some((ack) => ack.incidentId === incidentId(host.id, kind as ConditionKind, condition.openedAt)) ? " · acknowledged" : ""}:{" "}
                 {condition.detail}
               </li>

@@ -469,19 +469,22 @@ describe("skew", () => {
     }
     expect(lines).toEqual(["🔴 <b>alpha</b> CLOCK SKEW: host clock ahead by 4.9 s (limit 5 s; counted until under 4 s)"]);
     expect(ticks.at(T0 + 30 * MINUTE + 10 * SECOND, makeRecord({ receivedAt: T0 + 30 * MINUTE, skewMs: 4_100 }))).toEqual([]);
-    expect(ticks.at(T0 + 31 * MINUTE + 10 * SECOND, makeRecord({ receivedAt: T0 + 31 * MINUTE, skewMs: 3_900 }))).toEqual([
-      "✅ <b>alpha</b> CLOCK SKEW over after 31 min: host clock within limits (3.9 s)",
+    // Inside the limit on two pings in a row, as the page needed two outside it.
+    expect(ticks.at(T0 + 31 * MINUTE + 10 * SECOND, makeRecord({ receivedAt: T0 + 31 * MINUTE, skewMs: 3_900 }))).toEqual([]);
+    expect(ticks.at(T0 + 32 * MINUTE + 10 * SECOND, makeRecord({ receivedAt: T0 + 32 * MINUTE, skewMs: 3_800 }))).toEqual([
+      "✅ <b>alpha</b> CLOCK SKEW over after 32 min: host clock within limits (3.8 s)",
     ]);
   });
 
-  it("pages on the second ping that shows it (latency can fake one) and recovers when the clock is fixed", () => {
+  it("pages on the second ping that shows it (latency can fake one) and recovers on the second that shows the clock fixed", () => {
     const ticks = new Ticks({ timing: { confirmPings: { ...ONE_OBSERVATION, skewed: 2 } } });
     expect(ticks.at(T0 + 10 * SECOND, makeRecord({ receivedAt: T0, skewMs: -6_000 }))).toEqual([]);
     expect(ticks.at(T0 + 70 * SECOND, makeRecord({ receivedAt: T0 + MINUTE, skewMs: -6_000 }))).toEqual([
       "🔴 <b>alpha</b> CLOCK SKEW: host clock behind by 6.0 s (limit 5 s)",
     ]);
-    expect(ticks.at(T0 + 130 * SECOND, makeRecord({ receivedAt: T0 + 2 * MINUTE, skewMs: 200 }))).toEqual([
-      "✅ <b>alpha</b> CLOCK SKEW over after 2 min: host clock within limits (0.2 s)",
+    expect(ticks.at(T0 + 130 * SECOND, makeRecord({ receivedAt: T0 + 2 * MINUTE, skewMs: 200 }))).toEqual([]);
+    expect(ticks.at(T0 + 190 * SECOND, makeRecord({ receivedAt: T0 + 3 * MINUTE, skewMs: 200 }))).toEqual([
+      "✅ <b>alpha</b> CLOCK SKEW over after 3 min: host clock within limits (0.2 s)",
     ]);
   });
 });
@@ -592,6 +595,28 @@ describe("confirmation by consecutive pings (flap damping)", () => {
     expect(ticks.at(T0 + 3 * MINUTE, corrupt(T0 + 3 * MINUTE))).toEqual([
       '🔴 <b>alpha</b> HEARTBEAT UNREADABLE: heartbeat.json corrupt: not JSON (truncated write?): {&quot;at&quot;: 17',
     ]);
+  });
+
+  it("a paged failure recovers on the second clean ping in a row, so a flapping status pages once, not on every swing", () => {
+    const ticks = new Ticks(defaults);
+    const pattern = ["halted", "halted", "ok", "halted", "ok", "halted", "halted", "ok", "halted", "ok", "ok", "ok"];
+    const lines = pattern.flatMap((status, index) => {
+      const at = T0 + index * MINUTE;
+      return ticks.at(at, status === "ok" ? healthy(at) : halted(at));
+    });
+    expect(lines).toEqual(["🔴 <b>alpha</b> FAILING: status &quot;halted&quot;", "✅ <b>alpha</b> FAILING over after 10 min: status &quot;ok&quot; again"]);
+    expect(ticks.open()).toEqual([]);
+  });
+
+  it("a recovery waits for as many clean pings as the page needed bad ones, and time passing is no clean ping", () => {
+    const ticks = new Ticks({ timing: { confirmPings: { ...defaults.timing.confirmPings, failing: 3 } } });
+    for (const at of [T0, T0 + MINUTE]) expect(ticks.at(at, halted(at))).toEqual([]);
+    expect(ticks.at(T0 + 2 * MINUTE, halted(T0 + 2 * MINUTE))).toHaveLength(1);
+    const clean = healthy(T0 + 3 * MINUTE);
+    expect(ticks.at(clean.receivedAt, clean)).toEqual([]);
+    expect(ticks.at(T0 + 3 * MINUTE + 30 * SECOND, clean)).toEqual([]);
+    expect(ticks.at(T0 + 4 * MINUTE, healthy(T0 + 4 * MINUTE))).toEqual([]);
+    expect(ticks.at(T0 + 5 * MINUTE, healthy(T0 + 5 * MINUTE))).toEqual(["✅ <b>alpha</b> FAILING over after 5 min: status &quot;ok&quot; again"]);
   });
 
   it("a circuit trip is a deliberate act: it pages on the first ping that shows it", () => {
