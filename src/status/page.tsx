@@ -14,7 +14,7 @@ import type { MonitorView } from "../monitor/object.ts";
 import type { HistoryEvent, HostState } from "../monitor/state.ts";
 import { CONDITION_LABEL } from "../phone/messages.ts";
 import { STYLE } from "./style.ts";
-import { hostSpans, type Lane, type Span } from "./timeline.ts";
+import { type DrawnSpan, hostSpans, type Lane, mergeForDrawing } from "./timeline.ts";
 
 export const REFRESH_SECONDS = 30;
 /** The timeline's reach, and the events the page reads. */
@@ -38,18 +38,76 @@ export interface DashboardInput {
 }
 
 
+/** The input with each host's events found once (a week of history is read once per host otherwise). */
+interface PageContext extends DashboardInput {
+  eventsOf: (hostId: string) => readonly HistoryEvent[];
+}
+
+function withEventsByHost(input: DashboardInput): PageContext {
+  const byHost = new Map<string, HistoryEvent[]>();
+  for (const event of input.view.events) {
+    if (event.hostId === null) continue;
+    const list = byHost.get(event.hostId);
+    if (list === undefined) byHost.set(event.hostId, [event]);
+    else list.push(event);
+  }
+  return { ...input, eventsOf: (hostId) => byHost.get(hostId) ?? [] };
+}
+
 const LANE_LABEL: Record<Lane, string> = { dark: "dark", stale: "stale", failing: "failing", tripped: "tripped", other: "unreadable or skewed" };
 
-/** A moment in the operator's zone (alerts.timezone), as the chat's reminders are. */
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+/** Every zone's offset changes only on a quarter hour (of UTC), and at most once a day. */
+const QUARTER_HOUR_MS = 900_000;
+const DAY_OF_MS = 86_400_000;
+const zoneParts = new Map<string, Intl.DateTimeFormat>();
+const offsets = new Map<string, { offsetMs: number; name: string }>();
+
+function lookUpZone(zone: string, at: number): { offsetMs: number; name: string } {
+  let format = zoneParts.get(zone);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat("en-US", { timeZone: zone, year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", hourCycle: "h23", timeZoneName: "short" });
+    zoneParts.set(zone, format);
+  }
+  const parts = new Map(format.formatToParts(new Date(at)).map((part) => [part.type, part.value]));
+  const wall = Date.UTC(Number(parts.get("year")), Number(parts.get("month")) - 1, Number(parts.get("day")), Number(parts.get("hour")), Number(parts.get("minute")));
+  return { offsetMs: wall - at, name: parts.get("timeZoneName") ?? zone };
+}
+
+/**
+ * A zone's offset and short name at a moment. Intl formatting with a zone name costs
+ * microseconds a call, and a page formats a thousand moments within the Worker's CPU
+ * limit: a UTC day whose two ends agree is looked up twice in all; the day of a DST
+ * change, once a quarter hour.
+ */
+function zoneAt(zone: string, ms: number): { offsetMs: number; name: string } {
+  const day = Math.floor(ms / DAY_OF_MS) * DAY_OF_MS;
+  const dayKey = `${zone}|d${day}`;
+  let whole = offsets.get(dayKey);
+  if (whole === undefined) {
+    const start = lookUpZone(zone, day);
+    const end = lookUpZone(zone, day + DAY_OF_MS - QUARTER_HOUR_MS);
+    whole = start.offsetMs === end.offsetMs && start.name === end.name ? start : { offsetMs: Number.NaN, name: "" };
+    if (offsets.size > 10_000) offsets.clear();
+    offsets.set(dayKey, whole);
+  }
+  if (!Number.isNaN(whole.offsetMs)) return whole;
+  const bucket = Math.floor(ms / QUARTER_HOUR_MS) * QUARTER_HOUR_MS;
+  const key = `${zone}|q${bucket}`;
+  let found = offsets.get(key);
+  if (found === undefined) {
+    found = lookUpZone(zone, bucket);
+    offsets.set(key, found);
+  }
+  return found;
+}
+
+/** A moment in the operator's zone (alerts.timezone), as the chat's reminders are: "2 Dec, 05:47 UTC". */
 function clock(ms: number, zone: string, withDate = true): string {
-  return new Intl.DateTimeFormat("en-GB", {
-    timeZone: zone,
-    ...(withDate ? { month: "short", day: "numeric" } : {}),
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-    timeZoneName: "short",
-  }).format(new Date(ms));
+  const { offsetMs, name } = zoneAt(zone, ms);
+  const local = new Date(ms + offsetMs);
+  const time = `${String(local.getUTCHours()).padStart(2, "0")}:${String(local.getUTCMinutes()).padStart(2, "0")} ${name}`;
+  return withDate ? `${local.getUTCDate()} ${MONTHS[local.getUTCMonth()] ?? "?"}, ${time}` : time;
 }
 
 /** One decimal, and never "-0.0": a skew that rounds to nothing is 0.0. */
@@ -103,6 +161,7 @@ export function renderSignIn(message: string | null): string {
 
 export function renderDashboard(input: DashboardInput): string {
   const { config, view } = input;
+  const context = withEventsByHost(input);
   const now = view.now;
   const zone = config.alerts.timezone;
   const byId = new Map(view.hosts.map((state) => [state.hostId, state]));
@@ -131,7 +190,7 @@ export function renderDashboard(input: DashboardInput): string {
         <main>
           <section aria-label="hosts">
             {config.hosts.map((host) => (
-              <HostCard host={host} state={byId.get(host.id)} input={input} />
+              <HostCard host={host} state={byId.get(host.id)} input={context} />
             ))}
           </section>
           <Legend />
@@ -152,7 +211,7 @@ function hostStatus(state: HostState | undefined): { word: string; css: string; 
   return { word: paged.map((kind) => CONDITION_LABEL[kind as ConditionKind] ?? kind).join(", "), css: paged.includes("tripped") && paged.length === 1 ? "paused" : "bad", kinds: paged };
 }
 
-const HostCard: FC<{ host: HostConfig; state: HostState | undefined; input: DashboardInput }> = ({ host, state, input }) => {
+const HostCard: FC<{ host: HostConfig; state: HostState | undefined; input: PageContext }> = ({ host, state, input }) => {
   const now = input.view.now;
   const zone = input.config.alerts.timezone;
   const record = state?.record ?? null;
@@ -232,12 +291,12 @@ function circuitText(state: HostState | undefined, zone: string): string {
 }
 
 /** A week as one bar: incidents coloured by kind, maintenance hatched, a tick a day. */
-const Timeline: FC<{ host: HostConfig; state: HostState | undefined; input: DashboardInput }> = ({ host, state, input }) => {
+const Timeline: FC<{ host: HostConfig; state: HostState | undefined; input: PageContext }> = ({ host, state, input }) => {
   const to = input.view.now;
   const from = to - TIMELINE_DAYS * DAY_MS;
   const width = 700;
   const x = (at: number) => ((at - from) / (to - from)) * width;
-  const spans = hostSpans(host.id, input.view.events, state, from, to);
+  const spans = hostSpans(host.id, input.eventsOf(host.id), state, from, to);
   const windows = input.maintenance(host, state, from, to);
   const zone = input.config.alerts.timezone;
   const ticks = Array.from({ length: TIMELINE_DAYS }, (_, index) => to - (index + 1) * DAY_MS);
@@ -257,7 +316,7 @@ const Timeline: FC<{ host: HostConfig; state: HostState | undefined; input: Dash
             <title>{`maintenance ${clock(window.from, zone)} to ${clock(window.to, zone)}${window.by ? ` (${window.by})` : ""}`}</title>
           </rect>
         ))}
-        {spans.map((span) => (
+        {mergeForDrawing(spans, (to - from) / width).map((span) => (
           <SpanRect span={span} x={x} barWidth={width} zone={zone} />
         ))}
         {ticks.map((at) => (
@@ -279,12 +338,17 @@ const MIN_SPAN_WIDTH = 4;
  * A span at least MIN_SPAN_WIDTH wide, kept inside the bar: a short incident that just
  * happened would otherwise start at the right edge and be clipped to nothing.
  */
-const SpanRect: FC<{ span: Span; x: (at: number) => number; barWidth: number; zone: string }> = ({ span, x, barWidth, zone }) => {
+const SpanRect: FC<{ span: DrawnSpan; x: (at: number) => number; barWidth: number; zone: string }> = ({ span, x, barWidth, zone }) => {
   const width = Math.max(MIN_SPAN_WIDTH, x(span.to) - x(span.from));
   const left = Math.max(0, Math.min(x(span.from), barWidth - width));
+  const end = span.open ? "now" : clock(span.to, zone);
+  const title =
+    span.count === 1
+      ? `${span.kind} ${clock(span.from, zone)} to ${end} (${formatSeconds(span.totalMs / 1000)})`
+      : `${LANE_LABEL[span.lane]}: ${span.count} incidents, ${formatSeconds(span.totalMs / 1000)} in all, ${clock(span.from, zone)} to ${end}`;
   return (
     <rect x={fixed(left)} y="2" width={fixed(width)} height="20" class={`span ${span.lane}`} data-lane={span.lane}>
-      <title>{`${span.kind} ${clock(span.from, zone)} to ${span.open ? "now" : clock(span.to, zone)} (${formatSeconds((span.to - span.from) / 1000)})`}</title>
+      <title>{title}</title>
     </rect>
   );
 };

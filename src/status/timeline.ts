@@ -59,3 +59,47 @@ export function hostSpans(hostId: string, events: readonly HistoryEvent[], state
   }
   return spans.sort((a, b) => a.from - b.from);
 }
+
+/** What one drawn rectangle stands for: one incident, or several too close to tell apart at the bar's scale. */
+export interface DrawnSpan extends Span {
+  /** Incidents merged into it. */
+  count: number;
+  /** Their total length, ms (less than to - from when there were gaps). */
+  totalMs: number;
+}
+
+/**
+ * Merges spans of one lane that lie within `resolutionMs` of each other: at a week on
+ * a few hundred pixels, a flapping hour is one mark, not sixty hair-thin ones (and the
+ * page stays small and fast to render).
+ */
+export function mergeForDrawing(spans: readonly Span[], resolutionMs: number, maxDrawn = MAX_DRAWN): DrawnSpan[] {
+  // A host that flapped all week would still be hundreds of marks: coarsen until it is not.
+  for (let resolution = resolutionMs; ; resolution *= 2) {
+    const drawn = mergeAt(spans, resolution);
+    if (drawn.length <= maxDrawn || resolution > 7 * 86_400_000) return drawn;
+  }
+}
+
+/** Marks one host's bar draws at most: beyond this they would be too thin to tell apart. */
+export const MAX_DRAWN = 24;
+
+function mergeAt(spans: readonly Span[], resolutionMs: number): DrawnSpan[] {
+  const byLane = new Map<Lane, DrawnSpan>();
+  const drawn: DrawnSpan[] = [];
+  for (const span of [...spans].sort((a, b) => a.from - b.from)) {
+    const last = byLane.get(span.lane);
+    if (last !== undefined && span.from - last.to <= resolutionMs) {
+      last.to = Math.max(last.to, span.to);
+      last.open ||= span.open;
+      last.count += 1;
+      last.totalMs += span.to - span.from;
+      if (last.kind !== span.kind) last.kind = span.lane;
+      continue;
+    }
+    const fresh: DrawnSpan = { ...span, count: 1, totalMs: span.to - span.from };
+    byLane.set(span.lane, fresh);
+    drawn.push(fresh);
+  }
+  return drawn;
+}

@@ -11,7 +11,7 @@ import { SNAPSHOT_KEY } from "../../src/monitor/storage.ts";
 import { maintenanceOf, renderDashboard, TIMELINE_DAYS } from "../../src/status/page.tsx";
 import { renderBadge } from "../../src/status/public.tsx";
 import { LINK_MS, SESSION_COOKIE, signInLink, signPass, verifyPass } from "../../src/status/session.ts";
-import { hostSpans } from "../../src/status/timeline.ts";
+import { hostSpans, MAX_DRAWN, mergeForDrawing, type Span } from "../../src/status/timeline.ts";
 import { filesWith, MINUTE, prefixedKv, T0, type TestConfigInput, type TestEnv, testEnv } from "./helpers.ts";
 import { MonitorHarness } from "./monitor-harness.ts";
 import { harnessAgent, makeUpdate, postUpdate, say, telegramCalls, textOf } from "./telegram-builders.ts";
@@ -187,6 +187,27 @@ describe("timeline spans", () => {
       T0 + DAY,
     );
     expect(spans).toEqual([{ lane: "failing", kind: "failing", from: T0, to: T0 + HOUR, open: false }]);
+  });
+});
+
+describe("drawing spans at the bar's scale", () => {
+  const span = (lane: Span["lane"], from: number, to: number): Span => ({ lane, kind: lane, from, to, open: false });
+
+  it("merges spans of one lane closer than the resolution, counting them, and keeps lanes apart", () => {
+    const drawn = mergeForDrawing([span("failing", 0, 10), span("failing", 15, 20), span("dark", 12, 14), span("failing", 100, 110)], 10);
+    expect(drawn).toEqual([
+      { lane: "failing", kind: "failing", from: 0, to: 20, open: false, count: 2, totalMs: 15 },
+      { lane: "dark", kind: "dark", from: 12, to: 14, open: false, count: 1, totalMs: 2 },
+      { lane: "failing", kind: "failing", from: 100, to: 110, open: false, count: 1, totalMs: 10 },
+    ]);
+  });
+
+  it("coarsens a week of flapping until the bar has at most MAX_DRAWN marks, losing no time", () => {
+    const flapping = Array.from({ length: 500 }, (_, index) => span("failing", index * 20 * MINUTE, index * 20 * MINUTE + 5 * MINUTE));
+    const drawn = mergeForDrawing(flapping, (7 * DAY) / 700);
+    expect(drawn.length).toBeLessThanOrEqual(MAX_DRAWN);
+    expect(drawn.reduce((sum, mark) => sum + mark.count, 0)).toBe(500);
+    expect(drawn.reduce((sum, mark) => sum + mark.totalMs, 0)).toBe(500 * 5 * MINUTE);
   });
 });
 
