@@ -476,7 +476,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const table = comparisonTable(comparisons, Number(values.seconds));
   for (const line of table) console.log(line);
   if (values.out !== undefined) {
-    const command = `node scripts/bench/agent.ts ${process.argv.slice(2).filter((arg, index, args) => arg !== "--out" && args[index - 1] !== "--out").join(" ")}`;
+    const command = `node scripts/bench/agent.ts ${process.argv.slice(2).filter((arg, index, args) => arg !== "--json" && arg !== "--out" && args[index - 1] !== "--out").join(" ")}`;
     const block = [
       `Measured ${startedAt.toISOString().slice(0, 16)}Z with \`${command}\` (${Math.round((Date.now() - startedAt.getTime()) / 1000)} s; load average at the start ${loadAverage}). Each cell is the median over the samples; a run's VmRSS is the median of its samples (every 5 s after a warm-up), its slope the least-squares fit of VmRSS against pushes over every sample and, in brackets, over the second half only.`,
       "",
