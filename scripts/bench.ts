@@ -9,7 +9,7 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { agentFiles, type LoopAgentResult, measureLoopAgent, measureOneShots, type OneShotResult } from "./bench/agent.ts";
+import { agentFiles, type LoopAgentResult, makeTestCertificate, measureLoopAgent, measureOneShots, type OneShotResult } from "./bench/agent.ts";
 import { type AlarmRunCosts, type DayCost, measurePings, measureRuns, type PingCost, simulateHealthyDay } from "./bench/worker-sim.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -70,6 +70,10 @@ function render(results: {
   agentByNode: string | null;
   loop: LoopAgentResult | null;
   loopWithoutFlags: LoopAgentResult | null;
+  /** The same two runs against an https stand-in; null when openssl is missing (httpsSkipped says so). */
+  loopHttps: LoopAgentResult | null;
+  loopHttpsWithoutFlags: LoopAgentResult | null;
+  httpsSkipped: string | null;
   oneShots: OneShotResult[];
   agentError: string | null;
   wallSeconds: number;
@@ -138,6 +142,27 @@ function render(results: {
       );
     }
     lines.push("");
+    const rows = [
+      ["http", "the unit's", loop],
+      ["http", "none", bare],
+      ["https", "the unit's", results.loopHttps],
+      ["https", "none", results.loopHttpsWithoutFlags],
+    ] as const;
+    lines.push(
+      "Side by side with the same runs against a stand-in on https://127.0.0.1 (a certificate made for the run with openssl, trusted through NODE_EXTRA_CA_CERTS; the agent opens a new connection, with a full TLS handshake, for every push). The slope is the least-squares fit of VmRSS against pushes, over every sample and over the second half only (in brackets): near zero once memory has levelled off.",
+      "",
+      "| stand-in | node flags | pushes | VmRSS median | first / last sample | anonymous | slope, MiB per 100 pushes (second half) | CPU per push |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    );
+    const signed = (value: number) => `${value >= 0 ? "+" : ""}${value.toFixed(2)}`;
+    for (const [scheme, flagsUsed, result] of rows) {
+      if (result === null) continue;
+      lines.push(
+        `| ${scheme} | ${flagsUsed} | ${n0(result.pushes)} | **${n1(result.rssMedianKiB / 1024)} MiB** | ${n1(result.rssFirstKiB / 1024)} / ${n1(result.rssLastKiB / 1024)} MiB | ${n1(result.rssAnonMedianKiB / 1024)} MiB | ${signed(result.rssSlopeMiBPer100)} (${signed(result.rssSlopeLateMiBPer100)}) | ${result.cpuPerPushMs.toFixed(2)} ms |`,
+      );
+    }
+    if (results.httpsSkipped !== null) lines.push("", results.httpsSkipped);
+    lines.push("");
   }
   if (results.oneShots.length > 0) {
     lines.push(
@@ -162,7 +187,7 @@ function render(results: {
     "- node:sqlite is not the Durable Object's SQLite: rows read are rows returned, not rows scanned; CPU in workerd differs in detail and a cold start is not included.",
     "- Agent CPU per push in loop mode includes its timers and the reading of both files; the one-shot figures include process start-up, which is what dominates a cron-driven curl or shell agent.",
     "- The agent ran for minutes, not days: RSS samples show its working set after warm-up, but a run this short cannot rule out a slow leak (compare the first and last samples).",
-    "- The agent's stand-in Worker is plain http on 127.0.0.1, so the agent never loads node:https; a host's agent talks https and holds more (see the section by Node version).",
+    "- The https stand-in is on 127.0.0.1 with an RSA-2048 certificate; the real Worker is farther away and Cloudflare's certificate chain differs, so the handshake's CPU and the bytes held per connection differ somewhat on a host.",
     "",
     "## History",
     "",
@@ -211,15 +236,25 @@ async function main(): Promise<void> {
 
     let loop: LoopAgentResult | null = null;
     let loopWithoutFlags: LoopAgentResult | null = null;
+    let loopHttps: LoopAgentResult | null = null;
+    let loopHttpsWithoutFlags: LoopAgentResult | null = null;
+    let httpsSkipped: string | null = null;
     let oneShots: OneShotResult[] = [];
     let agentError: string | null = null;
     if (flags["skip-agent"] !== true) {
       try {
         const files = agentFiles(join(scratch, "agent"));
-        log(`running the Node agent in loop mode for ${agentSeconds} s, with the unit's node flags and without`);
-        [loop, loopWithoutFlags] = await Promise.all([
+        const tls = makeTestCertificate(join(scratch, "tls"));
+        if (tls === undefined) {
+          httpsSkipped = "openssl was not found, so there was no https stand-in: the agent was measured over plain http only.";
+          log(httpsSkipped);
+        }
+        log(`running the Node agent in loop mode for ${agentSeconds} s, with the unit's node flags and without, over http${tls === undefined ? "" : " and https"}`);
+        [loop, loopWithoutFlags, loopHttps, loopHttpsWithoutFlags] = await Promise.all([
           measureLoopAgent({ root, files, seconds: agentSeconds, intervalSeconds: 1 }),
           measureLoopAgent({ root, files: agentFiles(join(scratch, "agent-without-flags")), seconds: agentSeconds, intervalSeconds: 1, nodeFlags: [] }),
+          tls === undefined ? null : measureLoopAgent({ root, files: agentFiles(join(scratch, "agent-https")), seconds: agentSeconds, intervalSeconds: 1, tls }),
+          tls === undefined ? null : measureLoopAgent({ root, files: agentFiles(join(scratch, "agent-https-without-flags")), seconds: agentSeconds, intervalSeconds: 1, nodeFlags: [], tls }),
         ]);
         log("running curl, the shell agent and the Node agent --once from a loop");
         oneShots = await measureOneShots({ root, files, runs: quick ? 10 : 40 });
@@ -228,7 +263,7 @@ async function main(): Promise<void> {
         log(`agent measurement failed: ${agentError}`);
       }
     }
-    const markdown = render({ startedAt, command, machineLines, pings, alarm, day, simulation: simulationSection(flags.out), agentByNode: preservedSection(flags.out, AGENT_BY_NODE_HEADING), loop, loopWithoutFlags, oneShots, agentError, wallSeconds: (performance.now() - began) / 1000 });
+    const markdown = render({ startedAt, command, machineLines, pings, alarm, day, simulation: simulationSection(flags.out), agentByNode: preservedSection(flags.out, AGENT_BY_NODE_HEADING), loop, loopWithoutFlags, loopHttps, loopHttpsWithoutFlags, httpsSkipped, oneShots, agentError, wallSeconds: (performance.now() - began) / 1000 });
     writeFileSync(flags.out, markdown);
     log(`wrote ${relative(process.cwd(), flags.out) || flags.out}`);
   } finally {

@@ -65,6 +65,9 @@ async function main(): Promise<number> {
     bootId: await readBootId(),
     startedAt,
     print: (text) => void process.stdout.write(`${text}\n`),
+    // Defined when node runs with --expose-gc, as the unit starts it (see run.ts for why);
+    // without the flag the agent works the same and leaves collection to V8.
+    ...(globalThis.gc !== undefined ? { collectGarbage: globalThis.gc } : {}),
   };
   return run(invocation.config, deps, stop.signal);
 }

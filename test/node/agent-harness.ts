@@ -246,6 +246,20 @@ export async function commandExists(name: string): Promise<boolean> {
   }
 }
 
+/**
+ * The Node versions the agent promises, each with a binary to run it or undefined. Node 18
+ * comes from WITNESS_NODE18 (CI installs it) or the checkout's .node18; Node 20 runs when
+ * WITNESS_NODE20 names one; the first is the node running the tests.
+ */
+export function supportedNodes(): Array<{ major: number; path: string | undefined }> {
+  const localNode18 = join(REPO_ROOT, ".node18", "node_modules", "node", "bin", "node");
+  return [
+    { major: Number(process.versions.node.split(".")[0]), path: process.execPath },
+    { major: 18, path: process.env["WITNESS_NODE18"] ?? (existsSync(localNode18) ? localNode18 : undefined) },
+    { major: 20, path: process.env["WITNESS_NODE20"] },
+  ];
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function pauseCommand(overrides: Partial<PauseCommand> = {}): PauseCommand {

@@ -1,6 +1,7 @@
 // The agent posts with node:https (not fetch) to a real Worker: here a TLS server on
 // 127.0.0.1 with a certificate made for the test, trusted through NODE_EXTRA_CA_CERTS,
-// and one the agent must refuse when it is not trusted.
+// and one the agent must refuse when it is not trusted. And the agent as deployed (the
+// unit's node flags) on every Node it supports, over TLS, collecting its garbage.
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
@@ -10,7 +11,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TIMESTAMP_HEADER, SIGNATURE_HEADER } from "../../src/protocol.ts";
 import { verifyPing } from "../../src/edge/signature.ts";
-import { agentEnv, buildAgentBundle, commandExists, makeHostDir, removeDir, runAgent, sleep, StandInWorker, startAgent, type HostDir } from "./agent-harness.ts";
+import { deployedNodeFlags } from "../../scripts/agent-service.ts";
+import { agentEnv, buildAgentBundle, commandExists, makeHostDir, REPO_ROOT, removeDir, runAgent, sleep, StandInWorker, start, startAgent, supportedNodes, type HostDir } from "./agent-harness.ts";
 
 const haveOpenssl = await commandExists("openssl");
 
@@ -70,6 +72,28 @@ describe.skipIf(!haveOpenssl)("over https", () => {
     expect(finished.stderr).toBe("");
     expect(received.slice(before, before + 3).map((ping) => ping.signatureValid)).toEqual([true, true, true]);
   });
+
+  for (const { major, path } of supportedNodes()) {
+    it.skipIf(path === undefined)(`on Node ${major} with the unit's node flags: signed pings over TLS, nothing on stderr, and the loop's full collections happen`, async () => {
+      const node = path ?? "node";
+      const before = received.length;
+      // --trace-gc makes V8 print each collection on stdout; one asked for with gc() is
+      // reported as "testing". Without --expose-gc in the unit, or without the loop's
+      // call, there is none: this small heap never needs a full collection on its own,
+      // and the OpenSSL state of every https push would pile up (agent/src/run.ts).
+      const agent = start(node, [...deployedNodeFlags(REPO_ROOT), "--trace-gc", bundle, "--interval", "1"], {
+        env: { ...agentEnv(secrets, host), WITNESS_URL: url, NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") },
+      });
+      const deadline = Date.now() + 20_000;
+      while (received.length < before + 2 && Date.now() < deadline) await sleep(100);
+      agent.child.kill("SIGTERM");
+      const finished = await agent.exited;
+      expect(finished.code).toBe(0);
+      expect(finished.stderr).toBe("");
+      expect(received.slice(before, before + 2).map((ping) => ping.signatureValid)).toEqual([true, true]);
+      expect(finished.stdout).toMatch(/Mark-(?:Compact|sweep)\b[^\n]*\btesting\b/);
+    });
+  }
 
   it("an untrusted certificate: refused, said as a network error, exit 1", async () => {
     const before = received.length;

@@ -6,14 +6,13 @@
 // same wherever it is started, accepted by every Node it supports, and the real agent
 // started with them pings.
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deployedNodeFlags, execStart, INSTALLED_AGENT, nodeFlagsBefore, unitNodeFlags } from "../../scripts/agent-service.ts";
-import { agentEnv, buildAgentBundle, commandExists, makeHostDir, REPO_ROOT, removeDir, start, StandInWorker, type HostDir } from "./agent-harness.ts";
+import { agentEnv, buildAgentBundle, commandExists, makeHostDir, REPO_ROOT, removeDir, start, StandInWorker, supportedNodes, type HostDir } from "./agent-harness.ts";
 
 const execFileAsync = promisify(execFile);
 const inCi = process.env.CI === "true";
@@ -150,9 +149,11 @@ describe("the node flags the agent runs with", () => {
     expect(() => unitNodeFlags("[Service]\nType=simple\n")).toThrow(/no ExecStart/);
   });
 
-  it("the unit starts node with --jitless (so the comparisons below compare something)", () => {
+  it("the unit starts node with --jitless and --expose-gc (so the comparisons below compare something)", () => {
     expect(flags).toContain("--jitless");
     expect(flags).toContain("--no-expose-wasm");
+    // Without it the agent cannot ask for the collections that free each https push's OpenSSL state (agent/src/run.ts).
+    expect(flags).toContain("--expose-gc");
   });
 
   it("the launchd plist, the unit and plist install.sh writes, and the READMEs' commands give node the unit's flags", async () => {
@@ -189,16 +190,8 @@ describe("the node flags the agent runs with", () => {
   });
 });
 
-// The Node versions the agent promises. Node 18 comes from WITNESS_NODE18 (CI installs it)
-// or the checkout's .node18; without one this is skipped, except in CI. Node 20 runs when
-// WITNESS_NODE20 names one.
-const localNode18 = join(REPO_ROOT, ".node18", "node_modules", "node", "bin", "node");
-const node18 = process.env["WITNESS_NODE18"] ?? (existsSync(localNode18) ? localNode18 : undefined);
-const nodes: Array<{ major: number; path: string | undefined }> = [
-  { major: Number(process.versions.node.split(".")[0]), path: process.execPath },
-  { major: 18, path: node18 },
-  { major: 20, path: process.env["WITNESS_NODE20"] },
-];
+const nodes = supportedNodes();
+const node18 = nodes.find((node) => node.major === 18)?.path;
 
 describe("the agent started as the unit starts it", () => {
   const flags = deployedNodeFlags(REPO_ROOT);
