@@ -56,11 +56,15 @@ export class Agent {
   /** Earliest time the Worker asked us to come back (Retry-After). */
   notBeforeMs = 0;
 
-  constructor(
-    private readonly config: Config,
-    private readonly deps: AgentDeps,
-    private readonly stopSignal: AbortSignal,
-  ) {}
+  private readonly config: Config;
+  private readonly deps: AgentDeps;
+  private readonly stopSignal: AbortSignal;
+
+  constructor(config: Config, deps: AgentDeps, stopSignal: AbortSignal) {
+    this.config = config;
+    this.deps = deps;
+    this.stopSignal = stopSignal;
+  }
 
   /** The ping as it would be sent now; seq advances once per ping built. */
   async buildBody(): Promise<{ body: PingBody; rawBody: string }> {
