@@ -3,7 +3,7 @@
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentEnv, buildAgentBundle, commandExists, makeHostDir, removeDir, runAgent, runShellAgent, StandInWorker, type HostDir } from "./agent-harness.ts";
+import { agentEnv, commandExists, runAgent, runShellAgent, StandInWorker, type HostDir, startStage, stopStage } from "./agent-harness.ts";
 
 let bundle: string;
 const worker = new StandInWorker();
@@ -11,17 +11,12 @@ let host: HostDir;
 const shellTools = (await commandExists("curl")) && (await commandExists("openssl"));
 
 beforeAll(async () => {
-  bundle = await buildAgentBundle();
-  await worker.start();
-  host = await makeHostDir(worker.secret);
+  ({ bundle, host } = await startStage(worker));
   await writeFile(join(host.root, "open-secret"), `${worker.secret}\n`, { mode: 0o644 });
   await chmod(join(host.root, "open-secret"), 0o644);
   await writeFile(join(host.root, "short-secret"), "abc\n", { mode: 0o600 });
 });
-afterAll(async () => {
-  await worker.stop();
-  await removeDir(host.root);
-});
+afterAll(() => stopStage(worker, host));
 
 type Case = [name: string, change: (env: Record<string, string>, host: HostDir) => void, args: string[], expected: RegExp];
 

@@ -169,6 +169,18 @@ export async function makeHostDir(secret: string): Promise<HostDir> {
   return { root, heartbeat, circuit, secretFile };
 }
 
+/** What most agent test files start from: the bundle built, the stand-in Worker listening, a host folder. */
+export async function startStage(worker: StandInWorker): Promise<{ bundle: string; host: HostDir }> {
+  const bundle = await buildAgentBundle();
+  await worker.start();
+  return { bundle, host: await makeHostDir(worker.secret) };
+}
+
+export async function stopStage(worker: StandInWorker, host: HostDir): Promise<void> {
+  await worker.stop();
+  await removeDir(host.root);
+}
+
 export async function removeDir(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true });
 }

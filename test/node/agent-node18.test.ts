@@ -2,7 +2,7 @@
 // can run it. CI installs Node 18 (the node@18 package) and points WITNESS_NODE18 at it;
 // elsewhere this file is skipped, and says so.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentEnv, buildAgentBundle, makeHostDir, removeDir, start, StandInWorker, type HostDir } from "./agent-harness.ts";
+import { agentEnv, start, StandInWorker, type HostDir, startStage, stopStage } from "./agent-harness.ts";
 
 const node18 = process.env["WITNESS_NODE18"];
 
@@ -12,14 +12,9 @@ describe.skipIf(node18 === undefined)("the bundled agent on Node 18", () => {
   const worker = new StandInWorker();
 
   beforeAll(async () => {
-    bundle = await buildAgentBundle();
-    await worker.start();
-    host = await makeHostDir(worker.secret);
+    ({ bundle, host } = await startStage(worker));
   });
-  afterAll(async () => {
-    await worker.stop();
-    await removeDir(host.root);
-  });
+  afterAll(() => stopStage(worker, host));
 
   it("runs on Node 18 and pushes a ping the Worker's verifier accepts", async () => {
     const version = await start(node18 ?? "node", ["--version"], { env: {} }).exited;

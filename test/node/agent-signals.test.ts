@@ -1,21 +1,16 @@
 // SIGTERM and SIGINT stop the agent within a second, whether it is waiting on a
 // request that never answers or sleeping until the next push.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { accept, agentEnv, buildAgentBundle, makeHostDir, removeDir, sleep, startAgent, StandInWorker, type HostDir } from "./agent-harness.ts";
+import { accept, agentEnv, sleep, startAgent, StandInWorker, type HostDir, startStage, stopStage } from "./agent-harness.ts";
 
 let bundle: string;
 const worker = new StandInWorker();
 let host: HostDir;
 
 beforeAll(async () => {
-  bundle = await buildAgentBundle();
-  await worker.start();
-  host = await makeHostDir(worker.secret);
+  ({ bundle, host } = await startStage(worker));
 });
-afterAll(async () => {
-  await worker.stop();
-  await removeDir(host.root);
-});
+afterAll(() => stopStage(worker, host));
 afterEach(() => {
   worker.pings.length = 0;
   worker.responder = () => accept();

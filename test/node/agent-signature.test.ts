@@ -7,19 +7,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { signPing as workerSign, verifyPing } from "../../src/edge/signature.ts";
 import { signPing as agentSign } from "../../agent/src/sign.ts";
-import {
-  agentEnv,
-  buildAgentBundle,
-  commandExists,
-  makeHostDir,
-  REPO_ROOT,
-  removeDir,
-  runAgent,
-  runShellAgent,
-  SHELL_AGENT,
-  StandInWorker,
-  type HostDir,
-} from "./agent-harness.ts";
+import { agentEnv, commandExists, REPO_ROOT, runAgent, runShellAgent, SHELL_AGENT, StandInWorker, type HostDir, startStage, stopStage } from "./agent-harness.ts";
 
 interface Vector {
   name: string;
@@ -36,14 +24,9 @@ const worker = new StandInWorker();
 let host: HostDir;
 
 beforeAll(async () => {
-  bundle = await buildAgentBundle();
-  await worker.start();
-  host = await makeHostDir(worker.secret);
+  ({ bundle, host } = await startStage(worker));
 });
-afterAll(async () => {
-  await worker.stop();
-  await removeDir(host.root);
-});
+afterAll(() => stopStage(worker, host));
 afterEach(() => {
   worker.pings.length = 0;
 });

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deployedNodeFlags, execStart, INSTALLED_AGENT, nodeFlagsBefore, unitNodeFlags } from "../../scripts/agent-service.ts";
-import { agentEnv, buildAgentBundle, commandExists, makeHostDir, REPO_ROOT, removeDir, start, StandInWorker, supportedNodes, type HostDir } from "./agent-harness.ts";
+import { agentEnv, commandExists, REPO_ROOT, removeDir, start, StandInWorker, supportedNodes, type HostDir, startStage, stopStage } from "./agent-harness.ts";
 
 const execFileAsync = promisify(execFile);
 const inCi = process.env.CI === "true";
@@ -200,14 +200,9 @@ describe("the agent started as the unit starts it", () => {
   const worker = new StandInWorker();
 
   beforeAll(async () => {
-    bundle = await buildAgentBundle();
-    await worker.start();
-    host = await makeHostDir(worker.secret);
+    ({ bundle, host } = await startStage(worker));
   });
-  afterAll(async () => {
-    await worker.stop();
-    await removeDir(host.root);
-  });
+  afterAll(() => stopStage(worker, host));
 
   it.runIf(inCi)("CI has Node 18 (WITNESS_NODE18), so the Node 18 run below is not skipped", () => {
     expect(node18, "set WITNESS_NODE18 to a Node 18 binary (.ci/run does)").toBeDefined();
