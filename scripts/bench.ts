@@ -10,6 +10,7 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { agentFiles, type LoopAgentResult, makeTestCertificate, measureLoopAgent, measureOneShots, type OneShotResult } from "./bench/agent.ts";
+import { measureStatusPage, type StatusPageCost } from "./bench/status-page.ts";
 import { type AlarmRunCosts, type DayCost, measurePings, measureRuns, type PingCost, simulateHealthyDay } from "./bench/worker-sim.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -66,6 +67,7 @@ function render(results: {
   pings: PingCost[];
   alarm: AlarmRunCosts;
   day: DayCost;
+  statusPage: StatusPageCost[];
   simulation: string | null;
   agentByNode: string | null;
   loop: LoopAgentResult | null;
@@ -126,6 +128,20 @@ function render(results: {
     "The prediction allows 20 changes (pages, recoveries, acks) per host per day and an outside health check each minute; a healthy day has neither, so measured sits a little under it.",
     "",
   ];
+  lines.push(
+    "## The status page, rendered",
+    "",
+    "`renderDashboard` (src/status/page.tsx, bundled by esbuild) over the view the real MonitorCore builds for healthy hosts, with a week of history events spread over them (pages, recoveries, acks). CPU is `process.cpuUsage()` around each render after a warm-up; a Worker on the free plan has 10 ms of CPU per request, and the page's request also reads the monitor once.",
+    "",
+    "| hosts | events in the week | page size | CPU median | CPU p95 | median vs 10 ms |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...results.statusPage.map(
+      (row) => `| ${row.hosts} | ${n0(row.events)} | ${n0(row.bytes / 1024)} KiB | **${row.medianMs.toFixed(2)} ms** | ${row.p95Ms.toFixed(2)} ms | ${ratio(row.medianMs, 10)} |`,
+    ),
+    "",
+    "2,000 events is the most the page reads; a host's week is drawn as at most 24 marks (src/status/timeline.ts), so a host that flapped all week costs no more to draw than one that failed a few times.",
+    "",
+  );
   lines.push("## The agent", "");
   if (results.loop !== null) {
     const loop = results.loop;
@@ -233,6 +249,9 @@ async function main(): Promise<void> {
     const alarm = await measureRuns(200, quick ? 10 : 40);
     log("simulating a healthy day of 20 hosts at 30 s");
     const day = await simulateHealthyDay(20, 30);
+    log("rendering the status page");
+    const statusPage: StatusPageCost[] = [];
+    for (const [hosts, events] of [[3, 50], [20, 200], [20, 2000]] as const) statusPage.push(await measureStatusPage(root, hosts, events, quick ? 20 : 100));
 
     let loop: LoopAgentResult | null = null;
     let loopWithoutFlags: LoopAgentResult | null = null;
@@ -263,7 +282,7 @@ async function main(): Promise<void> {
         log(`agent measurement failed: ${agentError}`);
       }
     }
-    const markdown = render({ startedAt, command, machineLines, pings, alarm, day, simulation: simulationSection(flags.out), agentByNode: preservedSection(flags.out, AGENT_BY_NODE_HEADING), loop, loopWithoutFlags, loopHttps, loopHttpsWithoutFlags, httpsSkipped, oneShots, agentError, wallSeconds: (performance.now() - began) / 1000 });
+    const markdown = render({ startedAt, command, machineLines, pings, alarm, day, statusPage, simulation: simulationSection(flags.out), agentByNode: preservedSection(flags.out, AGENT_BY_NODE_HEADING), loop, loopWithoutFlags, loopHttps, loopHttpsWithoutFlags, httpsSkipped, oneShots, agentError, wallSeconds: (performance.now() - began) / 1000 });
     writeFileSync(flags.out, markdown);
     log(`wrote ${relative(process.cwd(), flags.out) || flags.out}`);
   } finally {
