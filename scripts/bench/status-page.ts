@@ -7,10 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
-import { MonitorCore } from "../../src/monitor/core.ts";
-import { MonitorStorage, type SnapshotKv } from "../../src/monitor/storage.ts";
-import { NodeSql } from "../../sim/sqlite.ts";
-import { benchConfig, DAY_START, healthyBody } from "./worker-sim.ts";
+import { benchConfig, benchCore, cpuMicros, DAY_START, percentile, pinger } from "./worker-sim.ts";
 
 type PageModule = typeof import("../../src/status/page.tsx");
 
@@ -36,21 +33,11 @@ async function loadPage(root: string): Promise<{ page: PageModule; cleanup: () =
 export async function measureStatusPage(root: string, hosts: number, events: number, rounds: number): Promise<StatusPageCost> {
   const { page, cleanup } = await loadPage(root);
   try {
-    const config = benchConfig(hosts, 30);
     const now = DAY_START + WEEK_MS;
-    const kv: SnapshotKv = { put: async () => {}, get: async () => null };
-    const storage = new MonitorStorage(new NodeSql());
-    const core = new MonitorCore({
-      storage,
-      kv,
-      fetch: async () => new Response(JSON.stringify({ ok: true, result: { message_id: 1 } })),
-      now: () => now,
-      alarm: { get: async () => null, set: async () => {} },
-      transaction: (body) => body(),
-      config,
-      telegramToken: "bench",
-    });
-    for (const host of config.hosts) await core.acceptPing({ hostId: host.id, body: healthyBody(host.id, 1, now - 1000), sentAt: now - 1000 });
+    const { core, storage } = benchCore(hosts, 30, () => now);
+    const config = benchConfig(hosts, 30);
+    const ping = pinger(core, hosts, () => now);
+    for (let index = 0; index < hosts; index++) await ping(index);
     // A week of history spread over the hosts: pages and their recoveries, and acks.
     const types = ["alert", "recovery", "ack"] as const;
     for (let index = 0; index < events; index++) {
@@ -63,15 +50,13 @@ export async function measureStatusPage(root: string, hosts: number, events: num
     const times: number[] = [];
     for (let round = 0; round < rounds; round++) {
       // CPU time, not wall time: the Worker's limit is on CPU, and a shared machine stretches wall time.
-      const started = process.cpuUsage();
+      const started = cpuMicros();
       bytes = page.renderDashboard(input).length;
-      const used = process.cpuUsage(started);
-      times.push((used.user + used.system) / 1000);
+      times.push((cpuMicros() - started) / 1000);
     }
     // The first renders warm the JIT; the Worker's isolate is warm after its first request too.
-    const warm = times.slice(Math.min(5, Math.floor(rounds / 4))).sort((a, b) => a - b);
-    const at = (share: number) => warm[Math.min(warm.length - 1, Math.floor(share * warm.length))] ?? 0;
-    return { hosts, events: view.events.length, bytes, medianMs: at(0.5), p95Ms: at(0.95) };
+    const warm = times.slice(Math.min(5, Math.floor(rounds / 4)));
+    return { hosts, events: view.events.length, bytes, medianMs: percentile(warm, 50), p95Ms: percentile(warm, 95) };
   } finally {
     cleanup();
   }

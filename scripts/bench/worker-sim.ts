@@ -146,17 +146,18 @@ export interface AlarmRunCosts {
   cron: RunCost;
 }
 
-function benchCore(
+export function benchCore(
   hostCount: number,
   intervalSeconds: number,
   clock: () => number,
-): { core: MonitorCore; sql: NodeSql; kv: CountingKv; alarm: () => number | null; alarmSets: () => number } {
+): { core: MonitorCore; storage: MonitorStorage; sql: NodeSql; kv: CountingKv; alarm: () => number | null; alarmSets: () => number } {
   const sql = new NodeSql();
+  const storage = new MonitorStorage(sql);
   const kv = new CountingKv();
   let alarmAt: number | null = null;
   let sets = 0;
   const core = new MonitorCore({
-    storage: new MonitorStorage(sql),
+    storage,
     kv,
     fetch: telegramOk,
     now: clock,
@@ -172,11 +173,11 @@ function benchCore(
     config: benchConfig(hostCount, intervalSeconds),
     telegramToken: "123:bench",
   });
-  return { core, sql, kv, alarm: () => alarmAt, alarmSets: () => sets };
+  return { core, storage, sql, kv, alarm: () => alarmAt, alarmSets: () => sets };
 }
 
 /** A healthy ping from host `index`, each host with its own growing sequence. */
-function pinger(core: MonitorCore, hostCount: number, clock: () => number): (index: number) => Promise<void> {
+export function pinger(core: MonitorCore, hostCount: number, clock: () => number): (index: number) => Promise<void> {
   const seq = new Array<number>(hostCount).fill(0);
   return async (index) => {
     seq[index] = (seq[index] ?? 0) + 1;
