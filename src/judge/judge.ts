@@ -122,6 +122,14 @@ export interface JudgeOutput {
   changed: boolean;
 }
 
+/** The conditions that paged (confirmed, or swallowed by a mute): what readers are told is wrong. */
+export function pagedKinds(judgement: HostJudgement): ConditionKind[] {
+  return CONDITIONS.filter((kind) => {
+    const condition = judgement.conditions[kind];
+    return condition !== undefined && condition.pagedAt !== null;
+  });
+}
+
 export function incidentId(hostId: string, kind: ConditionKind, openedAt: number): string {
   return `${hostId}:${kind}:${openedAt.toString(36)}`;
 }

@@ -10,7 +10,7 @@ import { localDay, nextLocalTime } from "../judge/calendar.ts";
 import type { Config, HostConfig } from "../config.ts";
 import { findHost } from "../config.ts";
 import { errorMessage, formatSeconds } from "../format.ts";
-import { type AlertEvent, isProblem, isSent } from "../judge/judge.ts";
+import { type AlertEvent, isProblem, isSent, pagedKinds } from "../judge/judge.ts";
 import { escapeHtml, renderConfigError } from "../phone/messages.ts";
 import { planHost, planMessages, planNotices, type PlannedMessage } from "../judge/plan.ts";
 import type { PauseCommand, PingBody } from "../protocol.ts";
@@ -596,8 +596,7 @@ export class MonitorCore {
         const state = this.hostState(host.id);
         // Only what paged: an unconfirmed observation is not news to readers (and would
         // republish, spending KV writes, every time a flapping file flips).
-        const paged = Object.entries(state.judgement.conditions).filter(([, condition]) => condition?.pagedAt !== null).map(([kind]) => kind);
-        return { id: host.id, conditions: paged, lastPingAt: state.record?.receivedAt ?? null };
+        return { id: host.id, conditions: pagedKinds(state.judgement), lastPingAt: state.record?.receivedAt ?? null };
       }),
     };
   }

@@ -7,7 +7,7 @@ import type { Child, FC, PropsWithChildren } from "hono/jsx";
 import { computeBudget, QUOTAS, type Resource } from "../budget.ts";
 import type { Config, HostConfig } from "../config.ts";
 import { formatSeconds } from "../format.ts";
-import { type ConditionKind, incidentId } from "../judge/judge.ts";
+import { type ConditionKind, incidentId, pagedKinds } from "../judge/judge.ts";
 import { type MaintenanceSpan, maintenanceSpans } from "../judge/maintenance.ts";
 import { clockSkewSeconds, heartbeatAgeSeconds } from "../judge/records.ts";
 import type { MonitorView } from "../monitor/object.ts";
@@ -165,7 +165,10 @@ export function renderDashboard(input: DashboardInput): string {
   const now = view.now;
   const zone = config.alerts.timezone;
   const byId = new Map(view.hosts.map((state) => [state.hostId, state]));
-  const troubled = config.hosts.filter((host) => Object.values(byId.get(host.id)?.judgement.conditions ?? {}).some((condition) => condition?.pagedAt !== null));
+  const troubled = config.hosts.filter((host) => {
+    const state = byId.get(host.id);
+    return state !== undefined && pagedKinds(state.judgement).length > 0;
+  });
   const summary = troubled.length === 0 ? `all ${config.hosts.length} host(s) ok` : `${troubled.length} of ${config.hosts.length} host(s) need attention`;
   return (
     "<!doctype html>" +
@@ -205,10 +208,10 @@ export function renderDashboard(input: DashboardInput): string {
 
 function hostStatus(state: HostState | undefined): { word: string; css: string; kinds: string[] } {
   const conditions = Object.entries(state?.judgement.conditions ?? {}).filter(([, condition]) => condition !== undefined);
-  const paged = conditions.filter(([, condition]) => condition?.pagedAt !== null).map(([kind]) => kind);
+  const paged = state === undefined ? [] : pagedKinds(state.judgement);
   if (state?.record === null && conditions.length === 0) return { word: "waiting for first ping", css: "wait", kinds: [] };
   if (paged.length === 0) return { word: conditions.length === 0 ? "ok" : "ok (checking)", css: "ok", kinds: [] };
-  return { word: paged.map((kind) => CONDITION_LABEL[kind as ConditionKind] ?? kind).join(", "), css: paged.includes("tripped") && paged.length === 1 ? "paused" : "bad", kinds: paged };
+  return { word: paged.map((kind) => CONDITION_LABEL[kind]).join(", "), css: paged.includes("tripped") && paged.length === 1 ? "paused" : "bad", kinds: paged };
 }
 
 const HostCard: FC<{ host: HostConfig; state: HostState | undefined; input: PageContext }> = ({ host, state, input }) => {
