@@ -210,6 +210,8 @@ function hostStatus(state: HostState | undefined): { word: string; css: string; 
   const conditions = Object.entries(state?.judgement.conditions ?? {}).filter(([, condition]) => condition !== undefined);
   const paged = state === undefined ? [] : pagedKinds(state.judgement);
   if (state?.record === null && conditions.length === 0) return { word: "waiting for first ping", css: "wait", kinds: [] };
+  const held = conditions.filter(([, condition]) => condition?.heldUntil !== undefined).map(([kind]) => kind as ConditionKind);
+  if (paged.length === 0 && held.length > 0) return { word: `in maintenance: ${held.map((kind) => CONDITION_LABEL[kind]).join(", ")}`, css: "wait", kinds: [] };
   if (paged.length === 0) return { word: conditions.length === 0 ? "ok" : "ok (checking)", css: "ok", kinds: [] };
   return { word: paged.map((kind) => CONDITION_LABEL[kind]).join(", "), css: paged.includes("tripped") && paged.length === 1 ? "paused" : "bad", kinds: paged };
 }
@@ -234,7 +236,11 @@ const HostCard: FC<{ host: HostConfig; state: HostState | undefined; input: Page
             condition === undefined ? null : (
               <li>
                 <b>{CONDITION_LABEL[kind as ConditionKind] ?? kind}</b> since {clock(condition.openedAt, zone)} ({ago(condition.openedAt, now)})
-                {condition.pagedAt === null ? " · not paged yet (confirming)" : ""}
+                {condition.heldUntil !== undefined
+                  ? ` · held by maintenance until ${clock(condition.heldUntil, zone)}`
+                  : condition.pagedAt === null
+                    ? " · not paged yet (confirming)"
+                    : ""}
                 {condition.clearSeen !== undefined ? " · clearing (confirming the recovery)" : ""}
                 {state?.operator.acked.some((ack) => ack.incidentId === incidentId(host.id, kind as ConditionKind, condition.openedAt)) ? " · acknowledged" : ""}:{" "}
                 {condition.detail}

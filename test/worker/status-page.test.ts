@@ -105,6 +105,18 @@ describe("the status page, drawn from the monitor's history", () => {
     expect(shaded).toEqual(["maintenance 21 Nov, 22:00 UTC to 22 Nov, 02:00 UTC", "maintenance 24 Nov, 14:01 UTC to 24 Nov, 16:01 UTC (@ann)"]);
   });
 
+  it("shows a host that went dark in a maintenance window as held, not as ok", async () => {
+    const monitor = new MonitorHarness({ hosts: [{ id: "alpha" }] });
+    await harnessAgent(monitor, "alpha")(T0);
+    await say(monitor, "/maintenance alpha 2h", T0 + MINUTE);
+    await monitor.alarmsUntil(T0 + 10 * MINUTE);
+    const alpha = card(renderDashboard({ config: monitor.config, view: await dashboardOf(monitor, T0 + 10 * MINUTE), signedInUntil: null, maintenance: maintenanceOf(monitor.config) }), "alpha");
+    expect(alpha.state).toBe("wait");
+    expect(alpha.body).toContain("in maintenance: DARK");
+    expect(alpha.body).toContain("held by maintenance until 24 Nov, 16:01 UTC");
+    expect(alpha.body).not.toContain("confirming");
+  });
+
   it("draws an incident that began seconds ago inside the week's bar, wide enough to see", async () => {
     const monitor = new MonitorHarness(TWO_HOSTS);
     const alpha = harnessAgent(monitor, "alpha");
