@@ -45,7 +45,7 @@ export async function measureStatusPage(root: string, hosts: number, events: num
       storage.record({ at: now - WEEK_MS + Math.floor((index / events) * WEEK_MS), hostId, type: types[index % 3] ?? "alert", kind: "failing", detail: `status "error" (bench event ${index})`, by: index % 3 === 2 ? "@bench" : null });
     }
     const view = { now, hosts: [...core.allHosts().values()], meta: core.monitorMeta(), outbox: core.outbox(), alarmAt: null, events: core.events({ since: now - WEEK_MS, limit: 2000 }) };
-    const input = { config, view, signedInUntil: null, maintenance: page.maintenanceOf(config) };
+    const input = { config, view };
     let bytes = 0;
     const times: number[] = [];
     for (let round = 0; round < rounds; round++) {

@@ -35,20 +35,19 @@ export async function tokensEqual(a: string, b: string): Promise<boolean> {
 
 /**
  * Whether the request comes from the operator: `Authorization: Bearer <STATUS_TOKEN>`
- * (scripts, curl) or a status page session cookie (the browser). Returns until when
- * (Infinity for the token itself), or null.
+ * (scripts, curl) or a status page session cookie (the browser).
  */
-export async function operatorUntil(c: Context<AppEnv>, now: number): Promise<number | null> {
+export async function isOperator(c: Context<AppEnv>, now: number): Promise<boolean> {
   const token = c.env.STATUS_TOKEN;
-  if (!token) return null;
+  if (!token) return false;
   const bearer = c.req.header("authorization");
-  if (bearer !== undefined) return (await tokensEqual(bearer.replace(/^Bearer\s+/i, ""), token)) ? Number.POSITIVE_INFINITY : null;
+  if (bearer !== undefined) return tokensEqual(bearer.replace(/^Bearer\s+/i, ""), token);
   const session = getCookie(c, SESSION_COOKIE);
-  return session === undefined ? null : verifyPass(token, "session", session, now);
+  return session !== undefined && (await verifyPass(token, "session", session, now)) !== null;
 }
 
 export async function requireOperator(c: Context<AppEnv>, now: number): Promise<void> {
-  if ((await operatorUntil(c, now)) === null) {
+  if (!(await isOperator(c, now))) {
     throw new RequestError(401, c.env.STATUS_TOKEN ? "send Authorization: Bearer <STATUS_TOKEN>" : "STATUS_TOKEN is not set on the Worker: wrangler secret put STATUS_TOKEN");
   }
 }

@@ -6,10 +6,10 @@ import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { findHost } from "../config.ts";
 import { monitorStub } from "../monitor/stub.ts";
-import { maintenanceOf, renderDashboard, renderSignIn, TIMELINE_DAYS } from "../status/page.tsx";
+import { renderDashboard, renderSignIn, TIMELINE_DAYS } from "../status/page.tsx";
 import { publicState, renderBadge, renderPublic } from "../status/public.tsx";
 import { FORM_SESSION_MS, SESSION_COOKIE, signPass, verifyPass } from "../status/session.ts";
-import { type AppEnv, callMonitor, operatorUntil, tokensEqual } from "./http.ts";
+import { type AppEnv, callMonitor, isOperator, tokensEqual } from "./http.ts";
 import { readSnapshot, snapshotLateAfterMs } from "./snapshot.ts";
 
 /** No script, no frames, no third parties: the pages are plain HTML with inline style. */
@@ -38,11 +38,10 @@ async function startSession(c: Context<AppEnv>, token: string, expiresAt: number
 export function mountStatusPages(app: Hono<AppEnv>, deps: { now: () => number }): void {
   app.get("/status", async (c) => {
     const now = deps.now();
-    const until = await operatorUntil(c, now);
-    if (until === null) return html(c, renderSignIn(c.env.STATUS_TOKEN ? null : "STATUS_TOKEN is not set on this Worker: wrangler secret put STATUS_TOKEN"), 401);
+    if (!(await isOperator(c, now))) return html(c, renderSignIn(c.env.STATUS_TOKEN ? null : "STATUS_TOKEN is not set on this Worker: wrangler secret put STATUS_TOKEN"), 401);
     const config = c.get("config");
     const view = await callMonitor(() => monitorStub(c.env).dashboard(now - TIMELINE_DAYS * 86_400_000));
-    return html(c, renderDashboard({ config, view, signedInUntil: Number.isFinite(until) ? until : null, maintenance: maintenanceOf(config) }));
+    return html(c, renderDashboard({ config, view }));
   });
 
   // The bot's link. The cookie is set on a page that then moves on by itself: a

@@ -8,7 +8,7 @@ import { computeBudget, QUOTAS, type Resource } from "../budget.ts";
 import type { Config, HostConfig } from "../config.ts";
 import { formatSeconds } from "../format.ts";
 import { type ConditionKind, incidentId, pagedKinds } from "../judge/judge.ts";
-import { type MaintenanceSpan, maintenanceSpans } from "../judge/maintenance.ts";
+import { maintenanceSpans } from "../judge/maintenance.ts";
 import { clockSkewSeconds, heartbeatAgeSeconds } from "../judge/records.ts";
 import type { MonitorView } from "../monitor/object.ts";
 import type { HistoryEvent, HostState } from "../monitor/state.ts";
@@ -23,18 +23,9 @@ const DAY_MS = 86_400_000;
 /** Events the log lists; all 30 days are in the CSV. */
 const LOG_ROWS = 100;
 
-/** The maintenance windows a timeline shades: the host's configured ones and those set from the phone. */
-export function maintenanceOf(config: Pick<Config, "alerts">): DashboardInput["maintenance"] {
-  return (host, state, from, to) => maintenanceSpans(host, config, state?.operator ?? { maintenance: [] }, from, to);
-}
-
 export interface DashboardInput {
   config: Config;
   view: MonitorView & { events: HistoryEvent[] };
-  /** When this browser's session ends. */
-  signedInUntil: number | null;
-  /** Maintenance windows of a host between two moments, shaded on its timeline. */
-  maintenance: (host: HostConfig, state: HostState | undefined, from: number, to: number) => MaintenanceSpan[];
 }
 
 
@@ -306,7 +297,8 @@ const Timeline: FC<{ host: HostConfig; state: HostState | undefined; input: Page
   const width = 700;
   const x = (at: number) => ((at - from) / (to - from)) * width;
   const spans = hostSpans(host.id, input.eventsOf(host.id), state, from, to);
-  const windows = input.maintenance(host, state, from, to);
+  // The host's configured windows and those set from the phone.
+  const windows = maintenanceSpans(host, input.config, state?.operator ?? { maintenance: [] }, from, to);
   const zone = input.config.alerts.timezone;
   const ticks = Array.from({ length: TIMELINE_DAYS }, (_, index) => to - (index + 1) * DAY_MS);
   const totals = new Map<Lane, number>();

@@ -8,7 +8,7 @@ import { eventsCsv } from "../../src/edge/events-csv.ts";
 import type { MonitorView } from "../../src/monitor/object.ts";
 import type { HistoryEvent, HostState, Snapshot } from "../../src/monitor/state.ts";
 import { SNAPSHOT_KEY } from "../../src/monitor/storage.ts";
-import { maintenanceOf, renderDashboard, TIMELINE_DAYS } from "../../src/status/page.tsx";
+import { renderDashboard, TIMELINE_DAYS } from "../../src/status/page.tsx";
 import { renderBadge } from "../../src/status/public.tsx";
 import { LINK_MS, SESSION_COOKIE, signInLink, signPass, verifyPass } from "../../src/status/session.ts";
 import { hostSpans, MAX_DRAWN, mergeForDrawing, type Span } from "../../src/status/timeline.ts";
@@ -36,7 +36,7 @@ async function dashboardOf(monitor: MonitorHarness, now: number): Promise<Dashbo
 }
 
 function page(monitor: MonitorHarness, view: Dashboard): string {
-  return renderDashboard({ config: monitor.config, view, signedInUntil: null, maintenance: () => [] });
+  return renderDashboard({ config: monitor.config, view });
 }
 
 /** The host card of `hostId`: its opening tag's attributes and its markup up to the next card. */
@@ -99,7 +99,7 @@ describe("the status page, drawn from the monitor's history", () => {
     await harnessAgent(monitor, "alpha")(T0);
     await say(monitor, "/maintenance alpha 2h", T0 + MINUTE);
     const now = T0 + 3 * HOUR;
-    const html = renderDashboard({ config: monitor.config, view: await dashboardOf(monitor, now), signedInUntil: null, maintenance: maintenanceOf(monitor.config) });
+    const html = renderDashboard({ config: monitor.config, view: await dashboardOf(monitor, now) });
     const shaded = [...card(html, "alpha").body.matchAll(/class="maintenance"><title>([^<]*)<\/title>/g)].map((match) => match[1]);
     // The week before Tue 2026-11-24 17:00 UTC: Saturday night 2026-11-21, then the phone's two hours.
     expect(shaded).toEqual(["maintenance 21 Nov, 22:00 UTC to 22 Nov, 02:00 UTC", "maintenance 24 Nov, 14:01 UTC to 24 Nov, 16:01 UTC (@ann)"]);
@@ -110,7 +110,7 @@ describe("the status page, drawn from the monitor's history", () => {
     await harnessAgent(monitor, "alpha")(T0);
     await say(monitor, "/maintenance alpha 2h", T0 + MINUTE);
     await monitor.alarmsUntil(T0 + 10 * MINUTE);
-    const alpha = card(renderDashboard({ config: monitor.config, view: await dashboardOf(monitor, T0 + 10 * MINUTE), signedInUntil: null, maintenance: maintenanceOf(monitor.config) }), "alpha");
+    const alpha = card(renderDashboard({ config: monitor.config, view: await dashboardOf(monitor, T0 + 10 * MINUTE) }), "alpha");
     expect(alpha.state).toBe("wait");
     expect(alpha.body).toContain("in maintenance: DARK");
     expect(alpha.body).toContain("held by maintenance until 24 Nov, 16:01 UTC");
