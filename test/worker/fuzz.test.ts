@@ -16,7 +16,7 @@ import { describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES, MAX_FILE_TEXT_BYTES, PingBody, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../../src/protocol.ts";
 import { createApp } from "../../src/edge/routes.ts";
 import { deriveHostSecret, signPing } from "../../src/edge/signature.ts";
-import { makePingBody, T0, type TestEnv, testEnv } from "./helpers.ts";
+import { hostStatus, type HostStatusBody, makePingBody, T0, type TestEnv, testEnv } from "./helpers.ts";
 import { MonitorHarness } from "./monitor-harness.ts";
 import { reply } from "./telegram-builders.ts";
 
@@ -573,25 +573,10 @@ async function errorOf(response: Response): Promise<{ ok: boolean; error: string
   return (await response.json()) as { ok: boolean; error: string; field?: string };
 }
 
-interface HostStatusBody {
-  id: string;
-  lastPingAt: number | null;
-  heartbeat: Record<string, unknown> | null;
-  circuit: Record<string, unknown> | null;
-  agent: Record<string, unknown> | null;
-  conditions: Record<string, unknown>;
-}
-
 /** alpha as GET /v1/status shows it: what the monitor holds (one monitor request). */
-async function hostStatus(slot: Slot, hostId: HostId = "alpha"): Promise<HostStatusBody> {
-  const request = new Request("https://witness.test/v1/status", { headers: { authorization: `Bearer ${slot.env.STATUS_TOKEN}` } });
-  const response = await createApp().fetch(request, slot.env);
-  expect(response.status).toBe(200);
-  const body = (await response.json()) as { hosts: HostStatusBody[] };
-  const host = body.hosts.find((candidate) => candidate.id === hostId);
-  if (host === undefined) throw new Error(`no ${hostId} in /v1/status`);
+async function storedStatus(slot: Slot, hostId: HostId = "alpha"): Promise<Pick<HostStatusBody, "id" | "lastPingAt" | "heartbeat" | "circuit" | "agent" | "conditions">> {
   // What the monitor stored, without the ages /v1/status computes at the time it is read.
-  const { id, lastPingAt, heartbeat, circuit, agent, conditions } = host;
+  const { id, lastPingAt, heartbeat, circuit, agent, conditions } = await hostStatus(slot.env, hostId);
   return { id, lastPingAt, heartbeat, circuit, agent, conditions };
 }
 
@@ -608,7 +593,7 @@ describe("named attacks", () => {
     const headers = await signedHeaders(slot.secrets.alpha, String(now), raw);
     const first = await createApp().fetch(pingRequest("alpha", raw, headers), slot.env);
     expect(first.status).toBe(200);
-    const before = await hostStatus(slot);
+    const before = await storedStatus(slot);
     expect(before.lastPingAt).not.toBeNull();
     const requestsBefore = slot.env.monitorRequests.count;
     // Past the burst rule's second, so only the replay rule can refuse it.
@@ -618,7 +603,7 @@ describe("named attacks", () => {
     expect((await errorOf(replay)).error).toBe("replayed ping: sequence 7 is not after 7");
     // The edge cannot tell a replay from a new ping: the monitor refused it, at one request.
     expect(slot.env.monitorRequests.count).toBe(requestsBefore + 1);
-    expect(await hostStatus(slot)).toEqual(before);
+    expect(await storedStatus(slot)).toEqual(before);
   });
 
   it("a replay of an older accepted ping (lower seq) is refused once a newer one is stored", async () => {
@@ -635,13 +620,13 @@ describe("named attacks", () => {
     const newerAt = now - 5 * SECOND;
     const newer = JSON.stringify(makePingBody({ seq: 2, sentAt: newerAt, agent, files: files(newerAt, "halted") }));
     expect((await sendSigned(slot, newer, newerAt)).status).toBe(200);
-    const before = await hostStatus(slot);
+    const before = await storedStatus(slot);
     expect(before.heartbeat).toMatchObject({ status: "halted" });
     await new Promise((resolve) => setTimeout(resolve, BURST_GAP_MS));
     const replay = await createApp().fetch(pingRequest("alpha", old, oldHeaders), slot.env);
     expect(replay.status).toBe(401);
     expect((await errorOf(replay)).error).toBe("replayed ping: sequence 1 is not after 2");
-    expect(await hostStatus(slot)).toEqual(before);
+    expect(await storedStatus(slot)).toEqual(before);
   });
 
   it.each([
@@ -728,14 +713,14 @@ describe("named attacks", () => {
     const depth = Math.floor(MAX_FILE_TEXT_BYTES / 2) - 10;
     const nested = makePingBody({ ...base, files: { heartbeat: { state: "ok", text: deep(depth) }, circuit: { state: "missing" } } });
     expect((await sendSigned(slot, JSON.stringify(nested), now, now)).status).toBe(200);
-    expect((await hostStatus(slot)).heartbeat).toMatchObject({ state: "wrong_shape", detail: expect.stringMatching(/object/) });
+    expect((await storedStatus(slot)).heartbeat).toMatchObject({ state: "wrong_shape", detail: expect.stringMatching(/object/) });
     // And as an extra key of a good heartbeat: judged on at and status, the rest shown capped.
     const extraText = `{"at":${now / 1000 - 5},"status":"ok","deep":${deep(depth - 30)}}`;
     expect(utf8Length(extraText)).toBeLessThanOrEqual(MAX_FILE_TEXT_BYTES);
     const withExtra = makePingBody({ ...base, agent: freshAgent(now), files: { heartbeat: { state: "ok", text: extraText }, circuit: { state: "missing" } } });
     await new Promise((resolve) => setTimeout(resolve, BURST_GAP_MS));
     expect((await sendSigned(slot, JSON.stringify(withExtra), now, now)).status).toBe(200);
-    expect((await hostStatus(slot)).heartbeat).toMatchObject({ state: "ok", status: "ok", extra: expect.stringMatching(/^\{"deep":\[\[\[/) });
+    expect((await storedStatus(slot)).heartbeat).toMatchObject({ state: "ok", status: "ok", extra: expect.stringMatching(/^\{"deep":\[\[\[/) });
   });
 
   it("HTML and Telegram markup in status, extras, circuit reason and corrupt files reach the phone escaped", async () => {

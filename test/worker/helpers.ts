@@ -198,31 +198,29 @@ export async function kvContents(kv: KVNamespace): Promise<Record<string, string
   return contents;
 }
 
-/** GET /v1/status through the real app at Worker time `now`, with the right bearer token. */
-export async function getStatus(testEnvironment: Env, now: number): Promise<StatusBody> {
+/** One host as GET /v1/status shows it, through the real app at Worker time `now`, with the right bearer token. */
+export async function hostStatus(testEnvironment: Env, hostId: string, now: number = Date.now()): Promise<HostStatusBody> {
   const app = createApp({ now: () => now });
   const response = await app.fetch(
     new Request("https://witness.test/v1/status", { headers: { authorization: `Bearer ${testEnvironment.STATUS_TOKEN}` } }),
     testEnvironment,
   );
   if (response.status !== 200) throw new Error(`/v1/status answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as StatusBody;
+  const body = (await response.json()) as { hosts: HostStatusBody[] };
+  const host = body.hosts.find((candidate) => candidate.id === hostId);
+  if (host === undefined) throw new Error(`no ${hostId} in /v1/status`);
+  return host;
 }
 
-export interface StatusBody {
-  ok: boolean;
-  lastTickAt: number | null;
-  telegram: { lastDeliveredAt: number | null; permanentError: string | null } | null;
-  undelivered: Array<{ id: string; createdAt: number; attempts: number; lastError?: string }>;
-  hosts: Array<{
-    id: string;
-    conditions: Record<string, { openedAt: number; detail: string; pagedAt: number | null }>;
-    lastPingAt: number | null;
-    heartbeatAgeSeconds: number | null;
-    skewSeconds: number | null;
-    heartbeat: Record<string, unknown> | null;
-    circuit: Record<string, unknown> | null;
-  }>;
+export interface HostStatusBody {
+  id: string;
+  conditions: Record<string, { openedAt: number; detail: string; pagedAt: number | null }>;
+  lastPingAt: number | null;
+  heartbeatAgeSeconds: number | null;
+  skewSeconds: number | null;
+  agent: Record<string, unknown> | null;
+  heartbeat: Record<string, unknown> | null;
+  circuit: Record<string, unknown> | null;
 }
 
 export function makePingBody(overrides: Partial<PingBody> & { sentAt?: number } = {}): PingBody {

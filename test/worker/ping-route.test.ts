@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES, type PingBody } from "../../src/protocol.ts";
 import { createApp } from "../../src/edge/routes.ts";
 import { deriveHostSecret, signPing } from "../../src/edge/signature.ts";
-import { filesWith, makePingBody, signedPingRequest, type TestEnv, testEnv } from "./helpers.ts";
+import { filesWith, hostStatus, makePingBody, signedPingRequest, type TestEnv, testEnv } from "./helpers.ts";
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -50,24 +50,6 @@ function freshPing(overrides: Partial<PingBody> = {}): PingBody {
   return makePingBody({ sentAt, files: filesWith(sentAt - 5 * SECOND), agent: { version: "0.1.0", startedAt: sentAt - Math.floor(Math.random() * 1e6) - 1, bootId: "boot-1", kind: "node" }, ...overrides });
 }
 
-interface HostStatusBody {
-  id: string;
-  lastPingAt: number | null;
-  heartbeat: Record<string, unknown> | null;
-  circuit: Record<string, unknown> | null;
-  agent: Record<string, unknown> | null;
-  conditions: Record<string, { detail: string; pagedAt: number | null }>;
-}
-
-async function hostStatus(testEnvironment: TestEnv, hostId = "alpha"): Promise<HostStatusBody> {
-  const response = await send(testEnvironment, new Request("https://witness.test/v1/status", { headers: { authorization: `Bearer ${testEnvironment.STATUS_TOKEN}` } }));
-  expect(response.status).toBe(200);
-  const body = (await response.json()) as { hosts: HostStatusBody[] };
-  const host = body.hosts.find((candidate) => candidate.id === hostId);
-  if (host === undefined) throw new Error(`no ${hostId} in /v1/status`);
-  return host;
-}
-
 describe("a valid ping", () => {
   it("answers 200 with the server time and no commands, and the monitor keeps what the host reported", async () => {
     const testEnvironment = routeEnv();
@@ -78,7 +60,7 @@ describe("a valid ping", () => {
     expect(accepted).toMatchObject({ ok: true, commands: [] });
     expect(Math.abs(accepted.serverTime - Date.now())).toBeLessThan(10 * SECOND);
     expect(testEnvironment.monitorRequests.count).toBe(1);
-    expect(await hostStatus(testEnvironment)).toMatchObject({
+    expect(await hostStatus(testEnvironment, "alpha", NOW)).toMatchObject({
       heartbeat: { state: "ok", status: "ok", at: (NOW - 30 * SECOND) / 1000 },
       circuit: { state: "missing" },
       agent: { bootId: "boot-1" },
@@ -96,7 +78,7 @@ describe("a valid ping", () => {
     const body = freshPing({ files: { heartbeat: { state: "ok", text: JSON.stringify({ at: NOW / 1000 - 5, status: "ok", note: "Überprüfung ✓" }) }, circuit: { state: "missing" } } });
     const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body));
     expect(response.status).toBe(200);
-    expect((await hostStatus(testEnvironment)).heartbeat).toMatchObject({ extra: expect.stringContaining("Überprüfung ✓") });
+    expect((await hostStatus(testEnvironment, "alpha", NOW)).heartbeat).toMatchObject({ extra: expect.stringContaining("Überprüfung ✓") });
   });
 
   it("a body that is not UTF-8 is 400, though correctly signed over its bytes", async () => {
@@ -180,7 +162,7 @@ describe("authentication failures answer 401 naming the problem and cost no moni
     const replay = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", first));
     expect(replay.status).toBe(401);
     expect((await errorOf(replay)).error).toBe("replayed ping: sequence 1 is not after 1");
-    expect((await hostStatus(testEnvironment)).heartbeat).toMatchObject({ status: "halted" });
+    expect((await hostStatus(testEnvironment, "alpha", NOW)).heartbeat).toMatchObject({ status: "halted" });
   });
 
   it("a --check or --once run beside the running service never locks the service out", { timeout: 20_000 }, async () => {
@@ -205,7 +187,7 @@ describe("authentication failures answer 401 naming the problem and cost no moni
     // quota, so they are held to one per half interval (the service is not affected).
     expect(statuses).toEqual([200, 200, 200, 429, 200]);
     // The one-shot runs did not displace the service's identity.
-    expect((await hostStatus(testEnvironment)).agent).toMatchObject({ startedAt: service.startedAt, mode: "service" });
+    expect((await hostStatus(testEnvironment, "alpha", NOW)).agent).toMatchObject({ startedAt: service.startedAt, mode: "service" });
   });
 });
 
@@ -221,7 +203,7 @@ describe("a host clock outside the replay window", () => {
     const error = await errorOf(response);
     expect(error.error).toMatch(message);
     expect(error.field).toBe("X-Witness-Timestamp");
-    const host = await hostStatus(testEnvironment);
+    const host = await hostStatus(testEnvironment, "alpha", NOW);
     expect(host.conditions.skewed?.detail).toMatch(/^host clock is \d+ s (ahead|behind); its pings are refused until it is fixed \(enable NTP on the host\)$/);
     expect(host.conditions.skewed?.pagedAt).not.toBeNull();
     expect(host.conditions.dark).toBeUndefined();
@@ -238,7 +220,7 @@ describe("a host clock outside the replay window", () => {
     const replay = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", captured), now);
     expect(replay.status).toBe(401);
     expect((await errorOf(replay)).error).toBe("replayed ping: sequence 5 is not after 2000");
-    expect((await hostStatus(testEnvironment)).conditions).toEqual({});
+    expect((await hostStatus(testEnvironment, "alpha", NOW)).conditions).toEqual({});
   });
 });
 
@@ -254,7 +236,7 @@ describe("a misconfigured agent cannot spend the account's quota", () => {
     expect(Number(response.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(Number(response.headers.get("retry-after"))).toBeLessThanOrEqual(15);
     expect((await errorOf(response)).error).toMatch(/^pinging too fast: alpha pings every 30 s/);
-    expect((await hostStatus(testEnvironment)).heartbeat).toMatchObject({ status: "ok" });
+    expect((await hostStatus(testEnvironment, "alpha", NOW)).heartbeat).toMatchObject({ status: "ok" });
   });
 });
 
@@ -358,7 +340,7 @@ describe("bad input is a 4xx naming the problem, never a 500", () => {
     const newer = { ...valid, hello: 1, agent: { ...valid.agent, newField: "x" }, files: { ...valid.files, heartbeat: { ...valid.files.heartbeat, checksum: "abc" } } };
     const response = await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", JSON.stringify(newer)));
     expect(response.status).toBe(200);
-    expect((await hostStatus(testEnvironment)).heartbeat).toMatchObject({ state: "ok", status: "ok" });
+    expect((await hostStatus(testEnvironment, "alpha", NOW)).heartbeat).toMatchObject({ state: "ok", status: "ok" });
   });
 
   it("an unknown host is 404 through the deployed handler, before any signature work", async () => {
@@ -498,7 +480,7 @@ describe("GET /v1/status", () => {
       files: filesWith(NOW - 40 * SECOND, "halted", { state: "ok", text: '{"paused":true,"reason":"drawdown 5%","since":1795389457.66}' }),
     });
     expect((await send(testEnvironment, await signedPingRequest(testEnvironment, "alpha", body))).status).toBe(200);
-    const host = await hostStatus(testEnvironment);
+    const host = await hostStatus(testEnvironment, "alpha", NOW);
     expect(host).toMatchObject({
       heartbeat: { state: "ok", status: "halted", at: (NOW - 40 * SECOND) / 1000 },
       circuit: { state: "ok", paused: true, reason: "drawdown 5%", since: 1795389457.66 },
